@@ -1,0 +1,71 @@
+"""Build the Cython core; everything else lives in pyproject.toml.
+
+SKYFAST_NO_EXTENSIONS=1 builds a pure-Python package, SKYFAST_REQUIRE_EXTENSIONS=1
+turns a failed compile into a failed build (so CI can never ship the slow path
+by accident).  Values '0', '', 'false', 'no' mean false.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+
+
+def _flag(name: str) -> bool:
+    # Mirrors skyfast._common.env_flag; setup.py cannot import the package.
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+# Compiler directives live here and only here (repeated in _core.pyx's header
+# for readers; these win).
+DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+    "embedsignature": True,
+    "freethreading_compatible": False,
+}
+
+
+def _extensions():
+    if _flag("SKYFAST_NO_EXTENSIONS"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        if _flag("SKYFAST_REQUIRE_EXTENSIONS"):
+            raise
+        print("skyfast: Cython not available, building pure Python", file=sys.stderr)
+        return []
+    macros = []
+    if os.environ.get("SKYFAST_CYTHON_TRACE"):
+        macros.append(("CYTHON_TRACE", "1"))
+    ext = Extension(
+        "skyfast._core",
+        ["skyfast/_core.pyx"],
+        extra_compile_args=["-O2"],
+        define_macros=macros,
+    )
+    return cythonize([ext], compiler_directives=DIRECTIVES)
+
+
+def main() -> None:
+    from setuptools.command.build_ext import build_ext
+
+    class build_ext_optional(build_ext):
+        """A compiler failure falls back to pure Python, unless the extension is required."""
+
+        def build_extension(self, ext):
+            try:
+                super().build_extension(ext)
+            except Exception:
+                if _flag("SKYFAST_REQUIRE_EXTENSIONS"):
+                    raise
+                print(f"skyfast: building {ext.name} failed, using pure Python", file=sys.stderr)
+
+    setup(ext_modules=_extensions(), cmdclass={"build_ext": build_ext_optional})
+
+
+main()

@@ -1,0 +1,566 @@
+"""The pure-Python implementation of skyfast: the readable twin of ``_core.pyx``.
+
+Every function here keeps the same contract as its compiled namesake
+(``../shared/SPEC.md`` section 2); the test suite runs each case against both
+and against SkyPilot 0.14.1.  This module is also the fallback when the
+extension is not built, and the compiled core hands the odd-typed inputs it
+does not fast-path to the functions here, so both raise the same errors.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import operator
+import os
+import resource
+import select
+import socket
+import stat
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+from . import _common
+from ._common import FileNotFoundAssertionError
+
+StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+_logger = logging.getLogger("skyfast")
+
+# ---------------------------------------------------------------------------
+# Cache of kernel-provided values (SPEC 4): at most `_ttl` seconds old, and
+# never inherited across fork() (entries are keyed by the pid that made them).
+# ---------------------------------------------------------------------------
+
+_ttl = 0.020
+_cache: Dict[str, Tuple[int, float, Any]] = {}
+
+
+def set_cache_ttl(seconds: float) -> None:
+    """Keep kernel-provided values for at most ``seconds`` (0 turns caching off)."""
+    global _ttl
+    seconds = float(seconds)
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"cache ttl must be a finite number >= 0, got {seconds!r}")
+    _ttl = seconds
+    _cache.clear()
+
+
+def get_cache_ttl() -> float:
+    """The current freshness window in seconds."""
+    return _ttl
+
+
+def clear_cache() -> None:
+    """Forget every cached kernel value."""
+    _cache.clear()
+
+
+def _cached(key: str, compute: Callable[[], Any]) -> Any:
+    if _ttl <= 0:
+        return compute()
+    now = time.monotonic()
+    pid = os.getpid()
+    hit = _cache.get(key)
+    if hit is not None and hit[0] == pid and now < hit[1]:
+        return hit[2]
+    value = compute()
+    _cache[key] = (pid, now + _ttl, value)
+    return value
+
+
+def _set_roots(proc: Optional[str] = None, cgroup: Optional[str] = None) -> None:
+    """Point the procfs and cgroupfs readers elsewhere (tests build fake trees)."""
+    global _proc_root, _cgroup_root
+    _proc_root = _common.PROC_ROOT if proc is None else proc
+    _cgroup_root = _common.CGROUP_ROOT if cgroup is None else cgroup
+    _cache.clear()
+
+
+_proc_root = _common.PROC_ROOT
+_cgroup_root = _common.CGROUP_ROOT
+
+
+def _read_text(path: str) -> Optional[str]:
+    """A small kernel file as text, or None when it cannot be read or decoded."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------
+# 2.1 is_process_alive
+# ---------------------------------------------------------------------------
+
+_PID_T_MAX = 2**31 - 1
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def is_process_alive(
+    pid: int, *, create_time: Optional[float] = None, allow_zombie: bool = False
+) -> bool:
+    """True when ``pid`` names a live process (a thread-group leader) on this host."""
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        raise TypeError(f"pid must be an int, not {type(pid).__name__}")
+    if create_time is not None and not isinstance(create_time, (int, float)):
+        raise TypeError(f"create_time must be a number or None, not {type(create_time).__name__}")
+    # pid 0 and negative pids name process groups: never probe them.
+    if pid <= 0 or pid > _PID_T_MAX:
+        return False
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            return False  # a thread id, not a thread-group leader
+        if e.errno in (errno.ENOSYS, errno.EPERM):
+            return _alive_from_procfs(pid, create_time, allow_zombie)
+        raise
+    try:
+        exited = bool(select.select([pidfd], [], [], 0)[0])
+        if exited and not (allow_zombie and _pid_exists(pid)):
+            return False
+        if create_time is not None and not _same_start(pid, create_time):
+            return False
+        # A pidfd pins the process: if it has not exited by now, the stat we
+        # read above was its own, not that of a process that reused the pid.
+        return exited or not select.select([pidfd], [], [], 0)[0]
+    finally:
+        os.close(pidfd)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _alive_from_procfs(pid: int, create_time: Optional[float], allow_zombie: bool) -> bool:
+    """Liveness without pidfd (old kernels, seccomp): kill(pid, 0) plus /proc/<pid>/status."""
+    if not _pid_exists(pid):
+        return False
+    status = _read_text(f"{_proc_root}/{pid}/status")
+    if status is None:
+        return False
+    fields = dict(
+        line.split(":", 1) for line in status.splitlines() if ":" in line
+    )
+    if fields.get("Tgid", "").strip() != str(pid):
+        return False
+    if fields.get("State", "").strip()[:1] == "Z" and not allow_zombie:
+        return False
+    return create_time is None or _same_start(pid, create_time)
+
+
+def _boot_time() -> Optional[float]:
+    text = _read_text(f"{_proc_root}/stat")
+    for line in (text or "").splitlines():
+        if line.startswith("btime"):
+            return float(line.split()[1])
+    return None
+
+
+def _same_start(pid: int, create_time: float) -> bool:
+    """Does the process's start time match ``create_time`` within one clock tick?"""
+    text = _read_text(f"{_proc_root}/{pid}/stat")
+    boot = _cached("boot_time", _boot_time)
+    if text is None or boot is None:
+        return False
+    # Field 22 (starttime, in clock ticks since boot) counts from after the
+    # ")" that closes the command name, which may itself contain spaces.
+    fields = text[text.rfind(")") + 2 :].split()
+    started = boot + int(fields[19]) / _CLOCK_TICKS
+    return abs(started - create_time) <= 1.0 / _CLOCK_TICKS + 1e-6
+
+
+# ---------------------------------------------------------------------------
+# 2.2 get_cpu_count, 2.5 get_mem_size_gb
+# ---------------------------------------------------------------------------
+
+
+def _is_cgroup_v2() -> bool:
+    return os.path.isfile(f"{_cgroup_root}/cgroup.controllers")
+
+
+def _cgroup_cpu_quota() -> Optional[float]:
+    if _is_cgroup_v2():
+        text = _read_text(f"{_cgroup_root}/cpu.max")
+        return None if text is None else _common.cgroup_v2_cpu_quota(text)
+    quota = _read_text(f"{_cgroup_root}/cpu/cpu.cfs_quota_us")
+    if quota is None:
+        return None
+    period = _read_text(f"{_cgroup_root}/cpu/cpu.cfs_period_us")
+    return None if period is None else _common.cgroup_v1_cpu_quota(quota, period)
+
+
+def _host_cpu_limit() -> int:
+    """min(online CPUs, int(cgroup quota)); affinity is applied per call, uncached."""
+    cpus = os.sysconf("SC_NPROCESSORS_ONLN")
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, int(quota))
+    return cpus
+
+
+def get_cpu_count() -> int:
+    """CPUs this process may use: env override, else min(online, affinity, cgroup quota); >= 1."""
+    value = os.environ.get("SKYPILOT_POD_CPU_CORE_LIMIT")
+    if value is not None:
+        return _common.cpu_count_from_env(value)
+    cpus = min(_cached("host_cpu_limit", _host_cpu_limit), len(os.sched_getaffinity(0)))
+    return max(cpus, 1)
+
+
+def _host_mem_bytes() -> int:
+    total: int = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    path = "memory.max" if _is_cgroup_v2() else "memory/memory.limit_in_bytes"
+    text = _read_text(f"{_cgroup_root}/{path}")
+    limit = None if text is None else _common.cgroup_memory_limit(text)
+    return total if limit is None else min(total, limit)
+
+
+def get_mem_size_gb() -> float:
+    """Memory in GiB: env overrides, else min(MemTotal, cgroup limit at the namespace root)."""
+    env = os.environ
+    value = env.get("SKYPILOT_POD_MEMORY_GB_LIMIT")
+    if value is not None:
+        return _common.mem_gb_from_gb_env(value)
+    value = env.get("SKYPILOT_POD_MEMORY_BYTES_LIMIT")
+    if value is not None:
+        return _common.mem_gb_from_bytes_env(value)
+    mem: int = _cached("host_mem_bytes", _host_mem_bytes)
+    return mem / (1024**3)
+
+
+# ---------------------------------------------------------------------------
+# 2.3 get_parallel_threads, 2.7 get_max_workers_for_file_mounts, 2.10 estimate_fd_for_dir
+# ---------------------------------------------------------------------------
+
+
+def _os_cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bool = False) -> int:
+    """Threads for parallel work: max(4, cpus - 1), four times that on Kubernetes."""
+    if container_aware:
+        from . import limits
+
+        cpus = limits.effective_cpu_count()
+    else:
+        cpus = _cached("os_cpu_count", _os_cpu_count)
+    multiplier = 4 if cloud_str and cloud_str.lower() == "kubernetes" else 1
+    return max(4, cpus - 1) * multiplier
+
+
+def estimate_fd_for_dir(path: StrPath) -> int:
+    """5 file descriptors per entry of ``path`` (top level), counted without building a list."""
+    count = 0
+    with os.scandir(path) as entries:
+        for _ in entries:
+            count += 1
+    return 5 * count
+
+
+_warned_low_fd_limit = False
+_warn_lock = threading.Lock()
+
+
+def _warn_low_fd_limit(fd_limit: int) -> None:
+    global _warned_low_fd_limit
+    with _warn_lock:
+        if _warned_low_fd_limit:
+            return
+        _warned_low_fd_limit = True
+    _logger.warning(_common.fd_limit_warning(fd_limit))
+
+
+def get_max_workers_for_file_mounts(
+    common_file_mounts: Mapping[str, str], cloud_str: Optional[str] = None
+) -> int:
+    """Parallel rsync workers that fit in the soft open-file limit, capped by the thread count."""
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    unlimited = fd_limit == resource.RLIM_INFINITY
+    if not unlimited and fd_limit < 1024:
+        _warn_low_fd_limit(fd_limit)
+    fd_per_rsync = 5
+    for src in common_file_mounts.values():
+        if os.path.isdir(src):
+            fd_per_rsync = max(fd_per_rsync, estimate_fd_for_dir(src))
+    threads = get_parallel_threads(cloud_str)
+    if unlimited:
+        return threads
+    return min(max((fd_limit - 100) // fd_per_rsync, 1), threads)
+
+
+get_max_workers = get_max_workers_for_file_mounts
+
+
+# ---------------------------------------------------------------------------
+# 2.4 base36_encode
+# ---------------------------------------------------------------------------
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def base36_encode(hex_str: Union[str, bytes, bytearray]) -> str:
+    """The base-36 spelling (0-9a-z) of the number ``int(hex_str, 16)``."""
+    value = int(hex_str, 16)
+    if value < 0:
+        raise ValueError(f"base36_encode() needs a non-negative value, got {value:x}")
+    if value == 0:
+        return "0"
+    digits = []
+    while value:
+        value, digit = divmod(value, 36)
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+# ---------------------------------------------------------------------------
+# 2.6 hash_file
+# ---------------------------------------------------------------------------
+
+_HASH_BLOCK = 1 << 18
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    # O_NONBLOCK so a FIFO with no writer cannot block the open.
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def _refuse_blocking_file(fd: int, path: object) -> None:
+    """Raise for FIFOs and sockets (reading them may block forever); undo O_NONBLOCK otherwise."""
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise OSError(
+            errno.EINVAL, "Is a FIFO or socket; refusing to read it (it could block forever)", path
+        )
+    if not stat.S_ISREG(mode):
+        os.set_blocking(fd, True)  # devices keep their blocking reads
+
+
+def hash_file(path: Any, hash_alg: str) -> Any:
+    """A live ``hashlib`` object of algorithm ``hash_alg`` fed with the whole file at ``path``."""
+    with open(path, "rb", buffering=0, opener=_open_nonblocking) as f:
+        fd = f.fileno()
+        _refuse_blocking_file(fd, os.fspath(path) if not isinstance(path, int) else path)
+        digest = hashlib.new(hash_alg)
+        buf = bytearray(_HASH_BLOCK)
+        view = memoryview(buf)
+        while True:
+            size = f.readinto(buf)
+            if not size:
+                break
+            digest.update(view[:size])
+        return digest
+
+
+# ---------------------------------------------------------------------------
+# 2.8 read_last_n_lines
+# ---------------------------------------------------------------------------
+
+_SCAN_START = 8192
+_SCAN_MAX = 1 << 20
+
+
+def _check_read_args(file_path: Any, n: Any, chunk_size: Any) -> None:
+    # Explicit raises, not assert statements: the checks hold under python -O.
+    if not n >= 0:
+        raise AssertionError(f"n must be non-negative. Got {n}")
+    if not chunk_size > 0:
+        raise AssertionError(f"chunk_size must be positive. Got {chunk_size}")
+    if not os.path.exists(file_path):
+        raise FileNotFoundAssertionError(f"File not found: {file_path}")
+
+
+def read_last_n_lines(
+    file_path: Any,
+    n: int,
+    chunk_size: int = 8192,
+    encoding: str = "utf-8",
+    errors: str = "replace",
+) -> List[str]:
+    """The last ``n`` lines of a file, split on ``b'\\n'`` only, each decoded on its own.
+
+    Every returned line but the last ends in ``'\\n'``; trailing ``'\\r'`` are
+    stripped.  ``chunk_size`` is checked but does not change the result: the
+    file is scanned backwards in growing blocks, and only the bytes of the
+    returned lines are kept.
+    """
+    _check_read_args(file_path, n, chunk_size)
+    if n == 0:
+        return []
+    try:
+        with open(file_path, "rb", buffering=0, opener=_open_nonblocking) as f:
+            fd = f.fileno()
+            if not isinstance(file_path, int):
+                mode = os.fstat(fd).st_mode
+                if not stat.S_ISREG(mode) and not stat.S_ISFIFO(mode):
+                    os.set_blocking(fd, True)
+            end = os.lseek(fd, 0, os.SEEK_END)  # ESPIPE for FIFOs, EINVAL for /proc
+            if end == 0:
+                return []
+            _check_odd_types(n, chunk_size, end)
+            start, stop = _last_lines_span(fd, end, n)
+            data = _pread_all(fd, start, stop)
+    except OSError as e:
+        raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
+    pieces = data.split(b"\n")
+    lines = [p.decode(encoding, errors=errors).rstrip("\r") + "\n" for p in pieces]
+    lines[-1] = lines[-1][:-1]
+    return lines
+
+
+def _check_odd_types(n: Any, chunk_size: Any, size: int) -> None:
+    """Reproduce SkyPilot's errors for a non-integer ``n`` or ``chunk_size``."""
+    if not _is_index(chunk_size) and chunk_size <= size:
+        # SkyPilot seeks to offset size - chunk_size here; that raises.
+        operator.index(size - chunk_size)
+    if not _is_index(n):
+        # ... and slices its list of lines with -n, which raises this.
+        raise TypeError("slice indices must be integers or None or have an __index__ method")
+
+
+def _is_index(value: Any) -> bool:
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _last_lines_span(fd: int, end: int, n: int) -> Tuple[int, int]:
+    """[start, stop) of the bytes of the last n lines, ``stop`` excluding a final newline.
+
+    The file is split on newlines; when it ends with one, the empty piece
+    after it is not a line.  So the span starts after the n-th newline
+    counted back from ``stop`` (or at 0), which this finds by scanning
+    backwards in blocks that double up to 1 MiB, keeping no block.
+    """
+    stop = end
+    if _pread_all(fd, end - 1, end) == b"\n":
+        stop = end - 1
+    pos = stop
+    wanted = n
+    block = _SCAN_START
+    while pos > 0:
+        size = min(block, pos)
+        chunk = _pread_all(fd, pos - size, pos)
+        if len(chunk) < size:
+            # The file shrank underneath us: scan what is really there.
+            pos = pos - size + len(chunk)
+        found = chunk.count(b"\n")
+        if found >= wanted:
+            cut = len(chunk)
+            for _ in range(wanted):
+                cut = chunk.rfind(b"\n", 0, cut)
+            return pos - len(chunk) + cut + 1, stop
+        wanted -= found
+        pos -= len(chunk)
+        if not chunk:
+            break
+        block = min(block * 2, _SCAN_MAX)
+    return 0, stop
+
+
+def _pread_all(fd: int, start: int, stop: int) -> bytes:
+    """Bytes [start, stop), fewer only if the file ends first."""
+    parts = []
+    while start < stop:
+        part = os.pread(fd, stop - start, start)
+        if not part:
+            break
+        parts.append(part)
+        start += len(part)
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# 2.9 format_float
+# ---------------------------------------------------------------------------
+
+
+def format_float(num: Union[float, int], precision: int = 1) -> str:
+    """Integers as ``str``; whole floats without decimals; others with ``precision`` decimals."""
+    if isinstance(num, int):
+        return str(num)
+    if num.is_integer():
+        return f"{num:.0f}"
+    return f"{num:.{precision}f}"
+
+
+# ---------------------------------------------------------------------------
+# 2.11 find_free_port
+# ---------------------------------------------------------------------------
+
+
+def _bind_address(host: str) -> str:
+    """Resolve ``host`` once, up front: '' (any address) or a dotted IPv4 address."""
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    if host == "":
+        return host
+    return str(socket.getaddrinfo(host, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+
+
+def find_free_port(start_port: int, *, end_port: int = 65535, host: str = "") -> int:
+    """The first port in ``[start_port, end_port)`` an IPv4 TCP socket can bind on ``host``.
+
+    Racy by nature: another process may take the port before the caller does.
+    """
+    address = _bind_address(host)
+    for port in range(start_port, end_port):
+        if not 0 <= port <= 65535:
+            raise OverflowError("bind(): port must be 0-65535.")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((address, port))
+            except OSError:
+                continue
+            return port
+    raise OSError("No free ports available.")
+
+
+# ---------------------------------------------------------------------------
+# 2.12 truncate_long_string
+# ---------------------------------------------------------------------------
+
+
+def truncate_long_string(s: str, max_length: int = 35, truncate_middle: bool = False) -> str:
+    """Shorten ``s`` to about ``max_length`` code points, marking the cut with '...'."""
+    if len(s) <= max_length:
+        return s
+    if truncate_middle:
+        if max_length <= 3:
+            return "..."
+        keep = max_length - 3
+        tail = keep // 2
+        head = tail + keep % 2
+        return s[:head] + "..." + (s[-tail:] if tail else "")
+    # End mode keeps SkyPilot's word heuristic: words are the pieces between
+    # single spaces; the cut goes after the first word whose running length
+    # (spaces not counted) reaches max_length, but never before max_length.
+    words = s.split(" ")
+    if len(words[0]) > max_length:
+        return words[0][:max_length] + "..."
+    total = 0
+    last = len(words) - 1
+    for i, word in enumerate(words):
+        total += len(word)
+        if total >= max_length:
+            last = i
+            break
+    prefix = " ".join(words[:last])
+    if len(prefix) < max_length:
+        prefix = s[:max_length]
+    return prefix + "..."
