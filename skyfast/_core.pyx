@@ -1,0 +1,1183 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, embedsignature=True
+# (The directives are set in setup.py; repeated here for readers.)
+"""The compiled core of skyfast: the twelve functions over libc, sysconf and procfs.
+
+Each function keeps the contract of its twin in ``_core_py.py`` (same values,
+same exceptions).  The well-typed common case runs here in C; inputs of other
+types (int file descriptors as paths, float counts, str subclasses...) are
+handed to the twin, which reproduces SkyPilot's behaviour for them, so the two
+implementations cannot drift apart on odd input.
+"""
+
+import hashlib
+import logging
+import os
+import sys
+
+from cpython.ref cimport PyObject, Py_XDECREF
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno, PyErr_SetFromErrnoWithFilenameObject
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
+from cpython.unicode cimport PyUnicode_Substring, PyUnicode_FindChar
+from libc.errno cimport errno, EINTR, ESRCH, EPERM, EINVAL, ENOSYS, EISDIR, EADDRINUSE, EACCES
+from libc.stdlib cimport malloc, free
+from libc.string cimport memchr, memcpy, strlen
+from libc.math cimport floor, isfinite, signbit, fabs
+
+from . import _common
+from . import _core_py as _py
+
+cdef extern from "Python.h":
+    # The C API defines these semantics exactly; calling it is the point.
+    object PyLong_FromUnicodeObject(object u, int base)        # int(s, 16) for exact str
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)      # build ASCII results in place
+    bint PyUnicode_IS_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
+    object PyUnicode_Decode(const char *s, Py_ssize_t size, const char *encoding, const char *errors)
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t index)
+    char* PyOS_double_to_string(double val, char format_code, int precision, int flags, int *ptype) except NULL  # float formatting as str.format does it
+    void PyMem_Free(void *p)
+    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)  # zero-copy view for hashlib.update
+    int PyBUF_READ
+    object PyOS_FSPath(object path)                             # os.fspath
+    bint PyUnicode_FSConverter(object obj, PyObject **result) except 0  # os.fsencode + NUL check
+    object PyObject_CallOneArg(object f, object arg)
+    object PyList_New(Py_ssize_t n)
+    void PyList_SET_ITEM(object lst, Py_ssize_t i, object item)
+    void Py_INCREF(object o)
+
+cdef extern from *:
+    """
+    #include <fcntl.h>
+    #include <unistd.h>
+    #include <poll.h>
+    #include <sched.h>
+    #include <signal.h>
+    #include <time.h>
+    #include <pthread.h>
+    #include <string.h>
+    #include <sys/stat.h>
+    #include <sys/resource.h>
+    #include <sys/socket.h>
+    #include <sys/syscall.h>
+    #include <netinet/in.h>
+    #include <arpa/inet.h>
+    #ifndef SYS_pidfd_open
+    #define SYS_pidfd_open 434  /* same number on every Linux architecture */
+    #endif
+
+    /* pidfd_open(2) has no glibc wrapper before 2.36. */
+    static void sf_set_errno(int e) { errno = e; }
+    static int sf_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+    /* Directory entries without building names: getdents64 into a caller buffer. */
+    struct sf_dirent64 { unsigned long long d_ino; long long d_off;
+                         unsigned short d_reclen; unsigned char d_type; char d_name[]; };
+    static long sf_getdents64(int fd, char *buf, size_t n) {
+        return syscall(SYS_getdents64, fd, buf, n);
+    }
+    static long sf_count_entries(const char *buf, long n) {
+        long count = 0, off = 0;
+        while (off < n) {
+            const struct sf_dirent64 *d = (const struct sf_dirent64 *)(buf + off);
+            const char *s = d->d_name;
+            if (!(s[0] == '.' && (s[1] == 0 || (s[1] == '.' && s[2] == 0)))) count++;
+            off += d->d_reclen;
+        }
+        return count;
+    }
+
+    /* CPUs in this thread's affinity mask; the mask grows past 1024 CPUs. */
+    static int sf_affinity_count(void) {
+        cpu_set_t small;
+        if (sched_getaffinity(0, sizeof(small), &small) == 0) return CPU_COUNT(&small);
+        if (errno != EINVAL) return -1;
+        for (size_t ncpus = 2048; ncpus <= (1u << 22); ncpus *= 2) {
+            size_t size = CPU_ALLOC_SIZE(ncpus);
+            cpu_set_t *set = CPU_ALLOC(ncpus);
+            if (set == NULL) return -1;
+            if (sched_getaffinity(0, size, set) == 0) {
+                int count = CPU_COUNT_S(size, set);
+                CPU_FREE(set);
+                return count;
+            }
+            int saved = errno;
+            CPU_FREE(set);
+            if (saved != EINVAL) { errno = saved; return -1; }
+        }
+        errno = EINVAL;
+        return -1;
+    }
+
+    static double sf_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    }
+
+    /* Cached kernel values are dropped in a forked child (SPEC 4): fork()
+       runs this handler, which is cheaper than a getpid() on every call. */
+    static volatile unsigned long sf_fork_generation = 0;
+    static void sf_after_fork_child(void) { sf_fork_generation++; }
+    static int sf_register_atfork(void) { return pthread_atfork(NULL, NULL, sf_after_fork_child); }
+
+    static int sf_is_ascii(const char *p, size_t n) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            unsigned long long w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ULL) return 0;
+        }
+        for (; i < n; i++) if ((unsigned char)p[i] & 0x80) return 0;
+        return 1;
+    }
+
+    /* Bind probes over [port, end): one socket serves every failed bind (a
+       failed bind leaves it unbound).  Returns the free port, -1 when the
+       range is exhausted, -2 with errno set when socket() fails, -3 when
+       interrupted (the caller checks signals and resumes at *next). */
+    static int sf_probe_ports(int port, int end, in_addr_t addr, int *next) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -2;
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = addr;
+        int budget = 4096;  /* probes between signal checks */
+        for (; port < end; port++) {
+            if (budget-- == 0) { close(fd); *next = port; return -3; }
+            sa.sin_port = htons((unsigned short)port);
+            if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) { close(fd); return port; }
+            if (errno != EADDRINUSE && errno != EACCES && errno != EADDRNOTAVAIL) {
+                /* unusual failure: start over with a fresh socket */
+                close(fd);
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0) return -2;
+            }
+        }
+        close(fd);
+        return -1;
+    }
+    """
+    void sf_set_errno(int e) nogil
+    int sf_pidfd_open(int pid) nogil
+    long sf_getdents64(int fd, char *buf, size_t n) nogil
+    long sf_count_entries(const char *buf, long n) nogil
+    int sf_affinity_count() nogil
+    double sf_monotonic() nogil
+    unsigned long sf_fork_generation
+    int sf_register_atfork()
+    bint sf_is_ascii(const char *p, size_t n) nogil
+    ctypedef unsigned int in_addr_t
+    int sf_probe_ports(int port, int end, in_addr_t addr, int *next) nogil
+    int inet_pton(int af, const char *src, void *dst)
+
+    # libc and system calls (declared here: several are missing from Cython's pxds)
+    ctypedef long off_t
+    ctypedef int pid_t
+    ctypedef unsigned long long rlim_t
+    struct stat_t "stat":
+        unsigned int st_mode
+        off_t st_size
+    struct rlimit:
+        rlim_t rlim_cur
+        rlim_t rlim_max
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int O_RDONLY, O_CLOEXEC, O_NONBLOCK, O_DIRECTORY, F_GETFL, F_SETFL, SEEK_END
+    int POLLIN, AF_INET, RLIMIT_NOFILE
+    rlim_t RLIM_INFINITY
+    unsigned int INADDR_ANY
+    long _SC_NPROCESSORS_ONLN, _SC_PHYS_PAGES, _SC_PAGESIZE
+    int c_open "open"(const char *path, int flags) nogil
+    int close(int fd) nogil
+    ssize_t read(int fd, void *buf, size_t n) nogil
+    ssize_t pread(int fd, void *buf, size_t n, off_t offset) nogil
+    off_t lseek(int fd, off_t offset, int whence) nogil
+    int fstat(int fd, stat_t *st) nogil
+    int c_stat "stat"(const char *path, stat_t *st) nogil
+    int fcntl(int fd, int cmd, ...) nogil
+    bint S_ISDIR(unsigned int m)
+    bint S_ISREG(unsigned int m)
+    bint S_ISFIFO(unsigned int m)
+    bint S_ISSOCK(unsigned int m)
+    long sysconf(int name) nogil
+    int kill(pid_t pid, int sig) nogil
+    int poll(pollfd *fds, unsigned long n, int timeout) nogil
+    int getrlimit(int resource, rlimit *rl) nogil
+    void *memrchr(const void *s, int c, size_t n) nogil
+
+if sf_register_atfork() != 0:
+    raise ImportError("skyfast: pthread_atfork failed")
+
+cdef object _logger = logging.getLogger("skyfast")
+cdef object _os = os          # os.environ is looked up on every call: SkyPilot replaces it
+cdef object _Environ = type(os.environ)
+cdef bint _OS_CPU_COUNT_IS_SYSCONF = sys.version_info < (3, 13)  # 3.13 adds -X cpu_count
+cdef object _FileNotFound = _common.FileNotFoundAssertionError
+
+
+# ---------------------------------------------------------------------------
+# Small I/O helpers
+# ---------------------------------------------------------------------------
+
+cdef int _open_retry(const char *path, int flags) nogil:
+    cdef int fd
+    while True:
+        fd = c_open(path, flags)
+        if fd >= 0 or errno != EINTR:
+            return fd
+
+
+cdef object _raise_errno(object filename=None):
+    """Raise the OSError subclass for errno, as Python's own wrappers do."""
+    if filename is None:
+        PyErr_SetFromErrno(OSError)
+    else:
+        PyErr_SetFromErrnoWithFilenameObject(OSError, filename)
+    return None  # not reached: the functions above always raise
+
+
+cdef bytes _fspath_bytes(object path):
+    """bytes for a str/bytes/PathLike path (raises like open() for NUL or bad types)."""
+    cdef PyObject *result = NULL
+    PyUnicode_FSConverter(path, &result)
+    encoded = <bytes>result
+    Py_XDECREF(result)
+    return encoded
+
+
+cdef object _read_small(bytes path):
+    """A small kernel file as str (strict UTF-8), or None if unreadable/undecodable."""
+    cdef char buf[4096]
+    cdef ssize_t got = 0, n
+    cdef int fd = _open_retry(PyBytes_AS_STRING(path), O_RDONLY | O_CLOEXEC)
+    if fd < 0:
+        return None
+    while got < <ssize_t>sizeof(buf):
+        n = read(fd, buf + got, sizeof(buf) - got)
+        if n < 0:
+            if errno == EINTR:
+                if PyErr_CheckSignals() < 0:
+                    close(fd)
+                    raise
+                continue
+            close(fd)
+            return None
+        if n == 0:
+            break
+        got += n
+    close(fd)
+    if got == <ssize_t>sizeof(buf):
+        # Larger than any real cgroup file: read it the slow, complete way.
+        return _py._read_text(path.decode("utf-8", "surrogateescape"))
+    try:
+        return PyUnicode_DecodeUTF8(buf, got, NULL)
+    except UnicodeDecodeError:
+        return None
+
+
+cdef bint _is_regular_file(bytes path):
+    cdef stat_t st
+    return c_stat(PyBytes_AS_STRING(path), &st) == 0 and S_ISREG(st.st_mode)
+
+
+# ---------------------------------------------------------------------------
+# Cache of kernel values (SPEC 4): GIL-protected scalars, dropped after fork()
+# ---------------------------------------------------------------------------
+
+cdef struct _Entry:
+    bint valid
+    unsigned long generation
+    double expires
+    long long value
+
+cdef double _ttl = 0.020
+cdef _Entry _host_cpu_entry
+cdef _Entry _host_mem_entry
+cdef _Entry _os_cpu_entry
+
+
+cdef inline bint _fresh(_Entry *e):
+    return (e.valid and _ttl > 0 and e.generation == sf_fork_generation
+            and sf_monotonic() < e.expires)
+
+
+cdef inline void _store(_Entry *e, long long value):
+    e.value = value
+    e.generation = sf_fork_generation
+    e.expires = sf_monotonic() + _ttl
+    e.valid = _ttl > 0
+
+
+def set_cache_ttl(seconds):
+    """Keep kernel-provided values for at most ``seconds`` (0 turns caching off)."""
+    global _ttl
+    cdef double value = float(seconds)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"cache ttl must be a finite number >= 0, got {value!r}")
+    _ttl = value
+    clear_cache()
+
+
+def get_cache_ttl():
+    """The current freshness window in seconds."""
+    return _ttl
+
+
+def clear_cache():
+    """Forget every cached kernel value."""
+    _host_cpu_entry.valid = False
+    _host_mem_entry.valid = False
+    _os_cpu_entry.valid = False
+
+
+cdef bytes _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1
+
+
+def _set_roots(proc=None, cgroup=None):
+    """Point the cgroupfs readers at another tree (tests build fake ones)."""
+    global _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1
+    root = os.fsencode(_common.CGROUP_ROOT if cgroup is None else cgroup)
+    _cg_controllers = root + b"/cgroup.controllers"
+    _cg_cpu_max = root + b"/cpu.max"
+    _cg_cfs_quota = root + b"/cpu/cpu.cfs_quota_us"
+    _cg_cfs_period = root + b"/cpu/cpu.cfs_period_us"
+    _cg_mem_max = root + b"/memory.max"
+    _cg_mem_v1 = root + b"/memory/memory.limit_in_bytes"
+    _py._set_roots(proc, cgroup)  # the twin serves the rare fallbacks (procfs liveness)
+    clear_cache()
+
+
+_set_roots()
+
+
+cdef inline object _getenv(str key, bytes bkey):
+    """os.environ.get(key), without the Mapping machinery when os.environ is the real one."""
+    env = _os.environ
+    if type(env) is _Environ:
+        value = (<dict>env._data).get(bkey)
+        return None if value is None else env.decodevalue(value)
+    return env.get(key)
+
+
+# ---------------------------------------------------------------------------
+# 2.1 is_process_alive
+# ---------------------------------------------------------------------------
+
+cdef int _poll_exited(int fd) except -1:
+    cdef pollfd p
+    cdef int rc
+    p.fd = fd
+    p.events = POLLIN
+    while True:
+        p.revents = 0
+        rc = poll(&p, 1, 0)
+        if rc >= 0:
+            return rc > 0
+        if errno != EINTR:
+            _raise_errno()
+
+
+def is_process_alive(pid, *, create_time=None, allow_zombie=False):
+    """True when ``pid`` names a live process (a thread-group leader) on this host."""
+    cdef int overflow = 0
+    cdef long long p
+    cdef int fd, err
+    cdef bint exited
+    if type(pid) is not int and (isinstance(pid, bool) or not isinstance(pid, int)):
+        raise TypeError(f"pid must be an int, not {type(pid).__name__}")
+    if create_time is not None and not isinstance(create_time, (int, float)):
+        raise TypeError(
+            f"create_time must be a number or None, not {type(create_time).__name__}")
+    p = PyLong_AsLongLongAndOverflow(pid, &overflow)
+    # pid 0 and negative pids name process groups: never probe them.
+    if overflow != 0 or p <= 0 or p > 2147483647:
+        return False
+    fd = sf_pidfd_open(<int>p)
+    if fd < 0:
+        err = errno
+        if err == ESRCH or err == EINVAL:  # EINVAL: a thread id, not a group leader
+            return False
+        if err == ENOSYS or err == EPERM:  # no pidfd (old kernel, seccomp)
+            return _py._alive_from_procfs(pid, create_time, allow_zombie)
+        sf_set_errno(err)
+        _raise_errno()
+    try:
+        exited = _poll_exited(fd)
+        if exited:
+            if not allow_zombie or kill(<pid_t>p, 0) != 0 and errno != EPERM:
+                return False
+        if create_time is not None and not _py._same_start(pid, create_time):
+            return False
+        # The pidfd pins the process: if it is still running now, the start
+        # time read above was its own and not that of a reused pid.
+        return exited or not _poll_exited(fd)
+    finally:
+        close(fd)
+
+
+# ---------------------------------------------------------------------------
+# 2.2 get_cpu_count, 2.5 get_mem_size_gb
+# ---------------------------------------------------------------------------
+
+cdef object _cgroup_cpu_quota():
+    if _is_regular_file(_cg_controllers):
+        text = _read_small(_cg_cpu_max)
+        return None if text is None else _common.cgroup_v2_cpu_quota(text)
+    quota = _read_small(_cg_cfs_quota)
+    if quota is None:
+        return None
+    period = _read_small(_cg_cfs_period)
+    return None if period is None else _common.cgroup_v1_cpu_quota(quota, period)
+
+
+cdef long long _host_cpu_limit() except -1:
+    """min(online CPUs, int(cgroup quota)), cached; affinity is applied per call."""
+    cdef long long cpus
+    cdef double quota
+    if _fresh(&_host_cpu_entry):
+        return _host_cpu_entry.value
+    cpus = sysconf(_SC_NPROCESSORS_ONLN)
+    if cpus < 1:
+        cpus = 1
+    q = _cgroup_cpu_quota()
+    if q is not None:
+        quota = q
+        if quota < cpus:
+            cpus = <long long>quota
+    _store(&_host_cpu_entry, cpus)
+    return cpus
+
+
+def get_cpu_count():
+    """CPUs this process may use: env override, else min(online, affinity, cgroup quota); >= 1."""
+    cdef long long cpus
+    cdef int affinity
+    value = _getenv("SKYPILOT_POD_CPU_CORE_LIMIT", b"SKYPILOT_POD_CPU_CORE_LIMIT")
+    if value is not None:
+        return _common.cpu_count_from_env(value)
+    cpus = _host_cpu_limit()
+    affinity = sf_affinity_count()
+    if affinity < 0:
+        _raise_errno()
+    if affinity < cpus:
+        cpus = affinity
+    return cpus if cpus > 1 else 1
+
+
+cdef long long _host_mem_bytes() except -1:
+    cdef long long total
+    cdef long long limit
+    cdef int overflow = 0
+    if _fresh(&_host_mem_entry):
+        return _host_mem_entry.value
+    total = <long long>sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)
+    text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1)
+    found = None if text is None else _common.cgroup_memory_limit(text)
+    if found is not None:
+        limit = PyLong_AsLongLongAndOverflow(found, &overflow)
+        if overflow == 0 and limit < total:
+            total = limit
+    _store(&_host_mem_entry, total)
+    return total
+
+
+def get_mem_size_gb():
+    """Memory in GiB: env overrides, else min(MemTotal, cgroup limit at the namespace root)."""
+    value = _getenv("SKYPILOT_POD_MEMORY_GB_LIMIT", b"SKYPILOT_POD_MEMORY_GB_LIMIT")
+    if value is not None:
+        return _common.mem_gb_from_gb_env(value)
+    value = _getenv("SKYPILOT_POD_MEMORY_BYTES_LIMIT", b"SKYPILOT_POD_MEMORY_BYTES_LIMIT")
+    if value is not None:
+        return _common.mem_gb_from_bytes_env(value)
+    # int / 2**30 in Python is correctly rounded; so is this (a power-of-two scale).
+    return <double>_host_mem_bytes() / 1073741824.0
+
+
+# ---------------------------------------------------------------------------
+# 2.3 get_parallel_threads, 2.10 estimate_fd_for_dir, 2.7 get_max_workers_for_file_mounts
+# ---------------------------------------------------------------------------
+
+cdef long long _os_cpu_count() except -1:
+    """os.cpu_count() or 1, cached."""
+    cdef long long cpus
+    if _fresh(&_os_cpu_entry):
+        return _os_cpu_entry.value
+    if _OS_CPU_COUNT_IS_SYSCONF:
+        cpus = sysconf(_SC_NPROCESSORS_ONLN)   # exactly what os.cpu_count() asks
+    else:
+        cpus = os.cpu_count() or 1
+    if cpus < 1:
+        cpus = 1
+    _store(&_os_cpu_entry, cpus)
+    return cpus
+
+
+cdef bint _is_kubernetes(object cloud_str) except -1:
+    cdef Py_ssize_t i
+    cdef const char *k = b"kubernetes"
+    cdef unsigned int c
+    if not cloud_str:
+        return False
+    if type(cloud_str) is str and PyUnicode_IS_ASCII(cloud_str):
+        if PyUnicode_GET_LENGTH(cloud_str) != 10:
+            return False
+        for i in range(10):
+            c = <unsigned int>PyUnicode_READ_CHAR(cloud_str, i)
+            if c >= 65 and c <= 90:
+                c += 32
+            if c != <unsigned int>k[i]:
+                return False
+        return True
+    # Non-ASCII or non-str: str.lower() has its own rules (e.g. the Kelvin sign).
+    return cloud_str.lower() == "kubernetes"
+
+
+def get_parallel_threads(cloud_str=None, *, container_aware=False):
+    """Threads for parallel work: max(4, cpus - 1), four times that on Kubernetes."""
+    cdef long long cpus
+    if container_aware:
+        from . import limits
+        cpus = limits.effective_cpu_count()
+    else:
+        cpus = _os_cpu_count()
+    cpus = cpus - 1 if cpus > 5 else 4
+    return cpus * 4 if _is_kubernetes(cloud_str) else cpus
+
+
+def estimate_fd_for_dir(path):
+    """5 file descriptors per entry of ``path`` (top level), counted without building a list."""
+    cdef char buf[32768]
+    cdef long got, count = 0
+    cdef int fd
+    cdef bytes encoded
+    if type(path) is not str and type(path) is not bytes:
+        if not hasattr(type(path), "__fspath__"):
+            return _py.estimate_fd_for_dir(path)   # int fd, None: os.listdir's own rules
+        path = PyOS_FSPath(path)
+    encoded = _fspath_bytes(path)
+    fd = _open_retry(PyBytes_AS_STRING(encoded), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd < 0:
+        _raise_errno(path)
+    with nogil:
+        while True:
+            got = sf_getdents64(fd, buf, sizeof(buf))
+            if got <= 0:
+                break
+            count += sf_count_entries(buf, got)
+    if got < 0:
+        close(fd)
+        _raise_errno(path)
+    close(fd)
+    return 5 * count
+
+
+cdef bint _warned_low_fd_limit = False
+
+
+cdef bint _isdir(object src) except -1:
+    """os.path.isdir(src): stat() follows symlinks; unencodable or NUL paths are not dirs."""
+    cdef stat_t st
+    cdef bytes encoded
+    if type(src) is str:
+        try:
+            encoded = _fspath_bytes(src)
+        except ValueError:
+            return False
+    elif type(src) is bytes:
+        encoded = <bytes>src
+        if <size_t>PyBytes_GET_SIZE(encoded) != strlen(PyBytes_AS_STRING(encoded)):
+            return False
+    else:
+        return os.path.isdir(src)
+    return c_stat(PyBytes_AS_STRING(encoded), &st) == 0 and S_ISDIR(st.st_mode)
+
+
+def get_max_workers_for_file_mounts(common_file_mounts, cloud_str=None):
+    """Parallel rsync workers that fit in the soft open-file limit, capped by the thread count."""
+    global _warned_low_fd_limit
+    cdef rlimit rl
+    cdef long long fd_limit, fd_per_rsync = 5, workers, threads, fds
+    cdef bint unlimited
+    if getrlimit(RLIMIT_NOFILE, &rl) != 0:
+        _raise_errno()
+    unlimited = rl.rlim_cur == RLIM_INFINITY
+    fd_limit = <long long>rl.rlim_cur
+    if not unlimited and fd_limit < 1024 and not _warned_low_fd_limit:
+        _warned_low_fd_limit = True   # under the GIL: checked and set at once
+        _logger.warning(_common.fd_limit_warning(fd_limit))
+    if not (type(common_file_mounts) is dict and not common_file_mounts):
+        for src in common_file_mounts.values():
+            if _isdir(src):
+                fds = estimate_fd_for_dir(src)
+                if fds > fd_per_rsync:
+                    fd_per_rsync = fds
+    threads = get_parallel_threads(cloud_str)
+    if unlimited:
+        return threads
+    workers = (fd_limit - 100) // fd_per_rsync   # floor division, like Python's //
+    if (fd_limit - 100) % fd_per_rsync != 0 and fd_limit - 100 < 0:
+        workers -= 1
+    if workers < 1:
+        workers = 1
+    return workers if workers < threads else threads
+
+
+get_max_workers = get_max_workers_for_file_mounts
+
+
+# ---------------------------------------------------------------------------
+# 2.4 base36_encode
+# ---------------------------------------------------------------------------
+
+cdef const char *_DIGITS = b"0123456789abcdefghijklmnopqrstuvwxyz"
+cdef unsigned long long _B36_12 = 4738381338321616896ULL  # 36**12
+
+
+cdef Py_ssize_t _b36_u64(unsigned long long v, char *end, bint pad) noexcept nogil:
+    """Write v in base 36 ending just before ``end``; 12 digits when padding."""
+    cdef Py_ssize_t n = 0
+    while v or (pad and n < 12) or n == 0:
+        n += 1
+        end[-n] = _DIGITS[v % 36]
+        v //= 36
+        if not v and not pad:
+            break
+    return n
+
+
+def base36_encode(hex_str):
+    """The base-36 spelling (0-9a-z) of the number ``int(hex_str, 16)``."""
+    cdef char buf[32]
+    cdef Py_ssize_t n
+    cdef int overflow = 0
+    cdef long long small
+    cdef unsigned long long lo, mid, hi
+    if type(hex_str) is str:
+        value = PyLong_FromUnicodeObject(hex_str, 16)
+    else:
+        value = int(hex_str, 16)   # bytes, bytearray, and int()'s own TypeErrors
+    small = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow < 0 or (overflow == 0 and small < 0):
+        raise ValueError(f"base36_encode() needs a non-negative value, got {value:x}")
+    if overflow == 0:
+        n = _b36_u64(<unsigned long long>small, buf + 32, False)
+        return (buf + 32 - n)[:n].decode("ascii")
+    if value.bit_length() > 128:
+        return _b36_big(value)
+    # Up to 128 bits: three base-36**12 limbs, converted with 64-bit divisions.
+    lo = PyLong_AsUnsignedLongLongMask(value)
+    hi = PyLong_AsUnsignedLongLongMask(value >> 64)
+    return _b36_u128(hi, lo)
+
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 sf_u128;
+    static void sf_split_u128(unsigned long long hi, unsigned long long lo,
+                              unsigned long long base, unsigned long long *q_hi,
+                              unsigned long long *q_lo, unsigned long long *r) {
+        sf_u128 v = ((sf_u128)hi << 64) | lo;
+        sf_u128 q = v / base;
+        *r = (unsigned long long)(v - q * base);
+        *q_hi = (unsigned long long)(q >> 64);
+        *q_lo = (unsigned long long)q;
+    }
+    """
+    void sf_split_u128(unsigned long long hi, unsigned long long lo, unsigned long long base,
+                       unsigned long long *q_hi, unsigned long long *q_lo,
+                       unsigned long long *r) nogil
+
+
+cdef str _b36_u128(unsigned long long hi, unsigned long long lo):
+    cdef char buf[40]
+    cdef char *end = buf + 40
+    cdef Py_ssize_t n = 0
+    cdef unsigned long long r
+    while hi:
+        sf_split_u128(hi, lo, _B36_12, &hi, &lo, &r)
+        n += _b36_u64(r, end - n, True)
+    n += _b36_u64(lo, end - n, False)
+    return (end - n)[:n].decode("ascii")
+
+
+cdef str _b36_big(object value):
+    """Values over 128 bits: peel 12 digits at a time with Python's long division."""
+    parts = []
+    cdef char buf[16]
+    cdef Py_ssize_t n
+    while value >= _B36_12:
+        value, r = divmod(value, _B36_12)
+        n = _b36_u64(<unsigned long long>r, buf + 16, True)
+        parts.append((buf + 16 - n)[:n])
+    n = _b36_u64(<unsigned long long>value, buf + 16, False)
+    parts.append((buf + 16 - n)[:n])
+    parts.reverse()
+    return b"".join(parts).decode("ascii")
+
+
+# ---------------------------------------------------------------------------
+# 2.6 hash_file
+# ---------------------------------------------------------------------------
+
+cdef dict _hash_constructors = {}
+# Names whose hashlib attribute builds the same object as hashlib.new(name), skipping
+# new()'s name resolution; verified once per name before being trusted.
+cdef frozenset _DIRECT_HASHES = frozenset(
+    ["md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b", "blake2s",
+     "sha3_224", "sha3_256", "sha3_384", "sha3_512"])
+
+
+cdef object _new_hash(object name):
+    if type(name) is not str:
+        return hashlib.new(name)
+    ctor = _hash_constructors.get(name)
+    if ctor is not None:
+        return ctor()
+    h = hashlib.new(name)
+    if name in _DIRECT_HASHES:
+        ctor = getattr(hashlib, name, None)
+        if ctor is not None:
+            probe = ctor()
+            if type(probe) is type(h) and probe.name == h.name:
+                _hash_constructors[name] = ctor
+    return h
+
+
+cdef int _open_for_reading(bytes encoded, object filename, stat_t *st) except -1:
+    """open(O_NONBLOCK) + fstat, with open()'s errors; FIFOs and sockets refused (SPEC 2.6)."""
+    cdef int fd = _open_retry(PyBytes_AS_STRING(encoded), O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    if fd < 0:
+        _raise_errno(filename)
+    if fstat(fd, st) != 0:
+        close(fd)
+        _raise_errno(filename)
+    if S_ISDIR(st.st_mode):
+        close(fd)
+        sf_set_errno(EISDIR)
+        _raise_errno(filename)
+    if not S_ISREG(st.st_mode):
+        # Devices keep their blocking reads.
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+    return fd
+
+
+cdef int _refuse_fifo(int fd, stat_t *st, object filename) except -1:
+    if S_ISFIFO(st.st_mode) or S_ISSOCK(st.st_mode):
+        close(fd)
+        raise OSError(EINVAL, "Is a FIFO or socket; refusing to read it (it could block forever)",
+                      filename)
+    return 0
+
+
+cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
+    """read(2) with the GIL released, retried on EINTR after running signal handlers."""
+    cdef ssize_t got
+    while True:
+        with nogil:
+            got = read(fd, buf, n)
+        if got >= 0:
+            return got
+        if errno != EINTR:
+            return -1
+        if PyErr_CheckSignals() < 0:
+            return -2
+
+
+def hash_file(path, hash_alg):
+    """A live ``hashlib`` object of algorithm ``hash_alg`` fed with the whole file at ``path``."""
+    cdef stat_t st
+    cdef int fd
+    cdef size_t size
+    cdef Py_ssize_t got
+    cdef char *buf
+    if type(path) is not str and type(path) is not bytes:
+        if not hasattr(type(path), "__fspath__"):
+            return _py.hash_file(path, hash_alg)   # int fds and bad types: open()'s rules
+        path = PyOS_FSPath(path)
+    encoded = _fspath_bytes(path)
+    fd = _open_for_reading(encoded, path, &st)
+    try:
+        _refuse_fifo(fd, &st, path)
+        digest = _new_hash(hash_alg)
+        update = digest.update
+        # One read for small regular files; 1 MiB blocks otherwise.
+        size = <size_t>st.st_size + 1 if S_ISREG(st.st_mode) and st.st_size < (1 << 20) else (1 << 20)
+        if size < 4096:
+            size = 4096
+        buf = <char*>malloc(size)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            while True:
+                got = _read_retry(fd, buf, size)
+                if got < 0:
+                    _raise_errno()
+                if got == 0:
+                    break
+                update(PyMemoryView_FromMemory(buf, got, PyBUF_READ))
+                if S_ISREG(st.st_mode) and <size_t>got < size and st.st_size < (1 << 20):
+                    break   # a short read of a small regular file is its end
+                if PyErr_CheckSignals() < 0:
+                    raise
+        finally:
+            free(buf)
+        return digest
+    finally:
+        close(fd)
+
+
+# ---------------------------------------------------------------------------
+# 2.8 read_last_n_lines
+# ---------------------------------------------------------------------------
+
+cdef Py_ssize_t _pread_full(int fd, char *buf, Py_ssize_t n, off_t offset) except -2:
+    """pread until n bytes or end of file; GIL released; EINTR retried. -1 = errno set."""
+    cdef Py_ssize_t got = 0
+    cdef ssize_t r
+    while got < n:
+        with nogil:
+            r = pread(fd, buf + got, n - got, offset + got)
+        if r < 0:
+            if errno == EINTR:
+                if PyErr_CheckSignals() < 0:
+                    return -2
+                continue
+            return -1
+        if r == 0:
+            break
+        got += r
+    return got
+
+
+cdef int _utf8_name(str encoding):
+    return encoding == "utf-8" or encoding == "utf8" or encoding == "UTF-8"
+
+
+cdef object _decode_line(const char *p, Py_ssize_t n, bint add_newline, bint utf8,
+                         const char *enc, const char *errs):
+    """One line as SkyPilot builds it: decode, strip trailing '\\r', then add '\\n'."""
+    cdef Py_ssize_t k
+    if utf8 and sf_is_ascii(p, n):
+        while n > 0 and p[n - 1] == b'\r':
+            n -= 1
+        line = PyUnicode_New(n + add_newline, 127)
+        memcpy(PyUnicode_DATA(line), p, n)
+        if add_newline:
+            (<char*>PyUnicode_DATA(line))[n] = b'\n'
+        return line
+    text = PyUnicode_Decode(p, n, enc, errs)
+    k = PyUnicode_GET_LENGTH(text)
+    if k and PyUnicode_READ_CHAR(text, k - 1) == 13:
+        text = text.rstrip("\r")
+    return text + "\n" if add_newline else text
+
+
+def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="replace"):
+    """The last ``n`` lines of a file, split on ``b'\\n'`` only, each decoded on its own.
+
+    Every returned line but the last ends in ``'\\n'``; trailing ``'\\r'`` are
+    stripped.  ``chunk_size`` is checked but does not change the result.
+    """
+    cdef int overflow = 0
+    cdef long long want, want_total
+    cdef stat_t st
+    cdef int fd
+    cdef off_t end, stop, start, pos, block_start
+    cdef Py_ssize_t block, size, got, span, count, i, line_len
+    cdef bint tail_checked
+    cdef char *buf = NULL
+    cdef char *hit
+    cdef char *p
+    cdef char *q
+    cdef const char *enc
+    cdef const char *errs
+    cdef Py_ssize_t enc_len = 0, errs_len = 0
+    cdef bint utf8
+    if (type(n) is not int or type(chunk_size) is not int or type(encoding) is not str
+            or type(errors) is not str):
+        return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+    path = file_path
+    if type(path) is not str and type(path) is not bytes:
+        if not hasattr(type(path), "__fspath__"):
+            return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+        path = PyOS_FSPath(path)
+    enc = PyUnicode_AsUTF8AndSize(encoding, &enc_len)
+    errs = PyUnicode_AsUTF8AndSize(errors, &errs_len)
+    if <size_t>enc_len != strlen(enc) or <size_t>errs_len != strlen(errs):
+        return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+    # Explicit raises, not assert statements: the checks hold under python -O.
+    if n < 0:
+        raise AssertionError(f"n must be non-negative. Got {n}")
+    if chunk_size <= 0:
+        raise AssertionError(f"chunk_size must be positive. Got {chunk_size}")
+    try:
+        encoded = _fspath_bytes(path)
+    except ValueError:
+        encoded = None
+    if encoded is None or c_stat(PyBytes_AS_STRING(encoded), &st) != 0:
+        raise _FileNotFound(f"File not found: {file_path}")
+    if n == 0:
+        return []
+    want_total = PyLong_AsLongLongAndOverflow(n, &overflow)
+    if overflow:
+        want_total = 1LL << 62
+    try:
+        fd = _open_for_reading(encoded, path, &st)
+    except OSError as e:
+        raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
+    try:
+        try:
+            end = lseek(fd, 0, SEEK_END)   # ESPIPE for FIFOs, EINVAL for /proc files
+            if end < 0:
+                _raise_errno()
+            if end == 0:
+                return []
+            # Scan backwards in blocks doubling from 8 KiB to 1 MiB, counting
+            # newlines and keeping only the last block read.  The span of the
+            # last n lines starts after the n-th newline before `stop`: the
+            # end of file less a final newline (the empty piece after it is no
+            # line).
+            buf = <char*>malloc(1 << 20)
+            if buf == NULL:
+                raise MemoryError()
+            want = want_total
+            stop = end
+            pos = end          # [pos, stop) is scanned
+            block_start = end  # buf holds [block_start, block_start + got)
+            got = 0
+            start = 0
+            tail_checked = False
+            block = 8192
+            while pos > 0:
+                size = block if block < pos else pos
+                got = _pread_full(fd, buf, size, pos - size)
+                if got < 0:
+                    _raise_errno()
+                if got < size:
+                    # The file shrank underneath: start again from its new end.
+                    end = pos - size + got
+                    stop = pos = block_start = end
+                    got = 0
+                    want = want_total
+                    tail_checked = False
+                    continue
+                block_start = pos - size
+                p = buf + size
+                if not tail_checked:
+                    tail_checked = True
+                    if buf[size - 1] == b'\n':
+                        stop -= 1
+                        p -= 1
+                while want > 0:
+                    hit = <char*>memrchr(buf, b'\n', p - buf)
+                    if hit == NULL:
+                        break
+                    want -= 1
+                    p = hit
+                if want == 0:
+                    start = block_start + (p - buf) + 1
+                    break
+                pos = block_start
+                if block < (1 << 20):
+                    block *= 2
+            span = stop - start if stop > start else 0
+            if span and start >= block_start and stop <= block_start + got:
+                p = buf + (start - block_start)
+            else:
+                # The span reaches beyond the block in memory: read it whole.
+                free(buf)
+                buf = <char*>malloc(span if span else 1)
+                if buf == NULL:
+                    raise MemoryError()
+                got = _pread_full(fd, buf, span, start)
+                if got < 0:
+                    _raise_errno()
+                span = got
+                p = buf
+        except OSError as e:
+            raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
+        # Split [p, p + span) on '\n' and decode each line.
+        utf8 = _utf8_name(encoding)
+        count = 1
+        q = p
+        while True:
+            hit = <char*>memchr(q, b'\n', p + span - q)
+            if hit == NULL:
+                break
+            count += 1
+            q = hit + 1
+        lines = PyList_New(count)
+        q = p
+        for i in range(count):
+            hit = <char*>memchr(q, b'\n', p + span - q) if i + 1 < count else NULL
+            line_len = (hit - q) if hit != NULL else (p + span - q)
+            line = _decode_line(q, line_len, i + 1 < count, utf8, enc, errs)
+            Py_INCREF(line)
+            PyList_SET_ITEM(lines, i, line)
+            q += line_len + 1
+        return lines
+    finally:
+        free(buf)
+        close(fd)
+
+
+# ---------------------------------------------------------------------------
+# 2.9 format_float
+# ---------------------------------------------------------------------------
+
+cdef str _whole_float(double x):
+    """'{:.0f}' of an integral double below 2**63 in magnitude (keeps '-0')."""
+    cdef char buf[24]
+    cdef char *end = buf + 24
+    cdef Py_ssize_t n = 0
+    cdef unsigned long long v = <unsigned long long>fabs(x)
+    while True:
+        n += 1
+        end[-n] = <char>(48 + v % 10)
+        v //= 10
+        if v == 0:
+            break
+    if signbit(x):
+        n += 1
+        end[-n] = b'-'
+    return (end - n)[:n].decode("ascii")
+
+
+def format_float(num, precision=1):
+    """Integers as ``str``; whole floats without decimals; others with ``precision`` decimals."""
+    cdef double x
+    cdef long p
+    cdef int overflow = 0
+    cdef char *s
+    if type(num) is float:
+        x = num
+        if isfinite(x) and floor(x) == x:
+            if fabs(x) < 9.2e18:
+                return _whole_float(x)
+            p = 0
+        elif type(precision) is int:
+            p = <long>PyLong_AsLongLongAndOverflow(precision, &overflow)
+            if overflow or p < 0 or p > 1000:
+                return _py.format_float(num, precision)
+        else:
+            return _py.format_float(num, precision)
+        s = PyOS_double_to_string(x, b'f', <int>p, 0, NULL)
+        try:
+            return s[:strlen(s)].decode("ascii")
+        finally:
+            PyMem_Free(s)
+    if type(num) is int:
+        return str(num)
+    return _py.format_float(num, precision)
+
+
+# ---------------------------------------------------------------------------
+# 2.11 find_free_port
+# ---------------------------------------------------------------------------
+
+def find_free_port(start_port, *, end_port=65535, host=""):
+    """The first port in ``[start_port, end_port)`` an IPv4 TCP socket can bind on ``host``.
+
+    Racy by nature: another process may take the port before the caller does.
+    """
+    cdef in_addr_t addr = INADDR_ANY
+    cdef int port, stop, next_port = 0, rc
+    address = _py._bind_address(host)
+    start = start_port.__index__() if type(start_port) is not int else start_port
+    end = end_port.__index__() if type(end_port) is not int else end_port
+    if start >= end:
+        raise OSError("No free ports available.")
+    if not 0 <= start <= 65535:
+        raise OverflowError("bind(): port must be 0-65535.")
+    if address:
+        if inet_pton(AF_INET, address.encode("ascii"), &addr) != 1:
+            raise OSError(EINVAL, f"not an IPv4 address: {address!r}")
+    port = start
+    stop = end if end <= 65536 else 65536
+    while True:
+        with nogil:
+            rc = sf_probe_ports(port, stop, addr, &next_port)
+        if rc >= 0:
+            return rc
+        if rc == -2:
+            _raise_errno()
+        if rc == -1:
+            break
+        if PyErr_CheckSignals() < 0:   # rc == -3: a pause to run signal handlers
+            raise
+        port = next_port
+    if end > 65536:
+        raise OverflowError("bind(): port must be 0-65535.")
+    raise OSError("No free ports available.")
+
+
+# ---------------------------------------------------------------------------
+# 2.12 truncate_long_string
+# ---------------------------------------------------------------------------
+
+cdef str _cut(str s, Py_ssize_t k, Py_ssize_t tail):
+    """s[:k] + '...' + s[len(s) - tail:], in one allocation for ASCII strings."""
+    cdef Py_ssize_t length = PyUnicode_GET_LENGTH(s)
+    cdef char *out
+    if PyUnicode_IS_ASCII(s):
+        result = PyUnicode_New(k + 3 + tail, 127)
+        out = <char*>PyUnicode_DATA(result)
+        memcpy(out, PyUnicode_DATA(s), k)
+        memcpy(out + k, b"...", 3)
+        memcpy(out + k + 3, <char*>PyUnicode_DATA(s) + length - tail, tail)
+        return result
+    result = PyUnicode_Substring(s, 0, k) + "..."
+    if tail:
+        result += PyUnicode_Substring(s, length - tail, length)
+    return result
+
+
+def truncate_long_string(s, max_length=35, truncate_middle=False):
+    """Shorten ``s`` to about ``max_length`` code points, marking the cut with '...'."""
+    cdef Py_ssize_t m, length, keep, tail, head, first, total, word_start, cut, space, word_end
+    cdef int overflow = 0
+    if type(s) is not str or type(max_length) is not int:
+        return _py.truncate_long_string(s, max_length, truncate_middle)
+    m = <Py_ssize_t>PyLong_AsLongLongAndOverflow(max_length, &overflow)
+    if overflow:
+        return _py.truncate_long_string(s, max_length, truncate_middle)
+    length = PyUnicode_GET_LENGTH(s)
+    if length <= m:
+        return s
+    if truncate_middle:
+        if m <= 3:
+            return "..."
+        keep = m - 3
+        tail = keep // 2
+        head = tail + keep % 2
+        return _cut(s, head, tail)
+    # End mode, SkyPilot's word heuristic without splitting the whole string:
+    # words are the pieces between single spaces; stop at the first word
+    # whose running length (spaces not counted) reaches m; never cut before m.
+    first = PyUnicode_FindChar(s, 32, 0, length, 1)
+    if first < 0:
+        first = length
+    if first > m:
+        if m >= 0:
+            return _cut(s, m, 0)
+        return _cut(s, first + m if first + m > 0 else 0, 0)
+    total = 0
+    word_start = 0
+    cut = 0
+    while True:
+        space = PyUnicode_FindChar(s, 32, word_start, length, 1)
+        word_end = length if space < 0 else space
+        total += word_end - word_start
+        if total >= m or space < 0:
+            break
+        cut = space
+        word_start = space + 1
+    return _cut(s, cut if cut > m else m, 0)
