@@ -13,8 +13,8 @@ from typing import Optional
 
 __all__ = [
     "CGROUP_ROOT",
-    "FileNotFoundAssertionError",
     "PROC_ROOT",
+    "FileNotFoundAssertionError",
     "cgroup_memory_limit",
     "cgroup_v1_cpu_quota",
     "cgroup_v2_cpu_quota",

@@ -60,6 +60,7 @@ cdef extern from *:
     #include <time.h>
     #include <pthread.h>
     #include <string.h>
+    #include <math.h>
     #include <sys/stat.h>
     #include <sys/resource.h>
     #include <sys/socket.h>
@@ -72,6 +73,8 @@ cdef extern from *:
 
     /* pidfd_open(2) has no glibc wrapper before 2.36. */
     static void sf_set_errno(int e) { errno = e; }
+    static int sf_getpid(void) { return (int)getpid(); }
+    static int sf_tgkill0(int pid) { return (int)syscall(SYS_tgkill, pid, pid, 0); }
     static int sf_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
     /* Directory entries without building names: getdents64 into a caller buffer. */
@@ -125,6 +128,47 @@ cdef extern from *:
     static void sf_after_fork_child(void) { sf_fork_generation++; }
     static int sf_register_atfork(void) { return pthread_atfork(NULL, NULL, sf_after_fork_child); }
 
+    /* '{:.pf}' of a finite, non-integral double: correctly rounded, ties to
+       even on the exact binary value, as CPython's dtoa does.  x = mant / 2**shift
+       exactly, so round(x * 10**p) is integer arithmetic on 128 bits.  Returns
+       the length written to out, or -1 where the digits would not fit 64 bits
+       (the caller then asks PyOS_double_to_string). */
+    static int sf_format_fixed(double x, int p, char *out) {
+        static const unsigned long long POW10[20] = {
+            1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+            100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
+            1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
+            1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+            1000000000000000000ULL, 10000000000000000000ULL};
+        if (p < 0 || p > 19) return -1;
+        int neg = signbit(x) != 0, e2;
+        double m = frexp(fabs(x), &e2);
+        unsigned long long mant = (unsigned long long)ldexp(m, 53);
+        int shift = 53 - e2;
+        if (shift <= 0) return -1;
+        unsigned __int128 prod = (unsigned __int128)mant * POW10[p], q;
+        if (shift >= 120) {
+            q = 0;  /* prod < 2**117 < half: rounds down */
+        } else {
+            q = prod >> shift;
+            unsigned __int128 r = prod - (q << shift), half = (unsigned __int128)1 << (shift - 1);
+            if (r > half || (r == half && (q & 1))) q++;
+        }
+        if (q >> 64) return -1;
+        unsigned long long v = (unsigned long long)q;
+        char digits[24];
+        int n = 0;
+        do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+        while (n < p + 1) digits[n++] = '0';
+        int len = 0;
+        if (neg) out[len++] = '-';
+        for (int i = n - 1; i >= 0; i--) {
+            out[len++] = digits[i];
+            if (i == p && p > 0) out[len++] = '.';
+        }
+        return len;
+    }
+
     static int sf_is_ascii(const char *p, size_t n) {
         size_t i = 0;
         for (; i + 8 <= n; i += 8) {
@@ -164,6 +208,8 @@ cdef extern from *:
     }
     """
     void sf_set_errno(int e) nogil
+    int sf_getpid() nogil
+    int sf_tgkill0(int pid) nogil
     int sf_pidfd_open(int pid) nogil
     long sf_getdents64(int fd, char *buf, size_t n) nogil
     long sf_count_entries(const char *buf, long n) nogil
@@ -172,6 +218,7 @@ cdef extern from *:
     unsigned long sf_fork_generation
     int sf_register_atfork()
     bint sf_is_ascii(const char *p, size_t n) nogil
+    int sf_format_fixed(double x, int p, char *out) nogil
     ctypedef unsigned int in_addr_t
     int sf_probe_ports(int port, int end, in_addr_t addr, int *next) nogil
     int inet_pton(int af, const char *src, void *dst)
@@ -400,6 +447,13 @@ def is_process_alive(pid, *, create_time=None, allow_zombie=False):
     # pid 0 and negative pids name process groups: never probe them.
     if overflow != 0 or p <= 0 or p > 2147483647:
         return False
+    if create_time is None:
+        if p == sf_getpid():
+            return True   # the caller itself: running, a group leader, not a zombie
+        # tgkill(pid, pid, 0) fails with ESRCH unless pid is a thread-group
+        # leader: one cheap call settles dead pids and thread ids.
+        if sf_tgkill0(<int>p) != 0 and errno == ESRCH:
+            return False
     fd = sf_pidfd_open(<int>p)
     if fd < 0:
         err = errno
@@ -891,7 +945,7 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
     cdef stat_t st
     cdef int fd
     cdef off_t end, stop, start, pos, block_start
-    cdef Py_ssize_t block, size, got, span, count, i, line_len
+    cdef Py_ssize_t block, size, cap, got, span, count, i, line_len
     cdef bint tail_checked
     cdef char *buf = NULL
     cdef char *hit
@@ -945,7 +999,8 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
             # last n lines starts after the n-th newline before `stop`: the
             # end of file less a final newline (the empty piece after it is no
             # line).
-            buf = <char*>malloc(1 << 20)
+            cap = 8192
+            buf = <char*>malloc(cap)
             if buf == NULL:
                 raise MemoryError()
             want = want_total
@@ -958,6 +1013,12 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
             block = 8192
             while pos > 0:
                 size = block if block < pos else pos
+                if size > cap:
+                    free(buf)
+                    buf = <char*>malloc(size)
+                    if buf == NULL:
+                        raise MemoryError()
+                    cap = size
                 got = _pread_full(fd, buf, size, pos - size)
                 if got < 0:
                     _raise_errno()
@@ -1055,7 +1116,8 @@ def format_float(num, precision=1):
     """Integers as ``str``; whole floats without decimals; others with ``precision`` decimals."""
     cdef double x
     cdef long p
-    cdef int overflow = 0
+    cdef int overflow = 0, length
+    cdef char out[48]
     cdef char *s
     if type(num) is float:
         x = num
@@ -1067,6 +1129,10 @@ def format_float(num, precision=1):
             p = <long>PyLong_AsLongLongAndOverflow(precision, &overflow)
             if overflow or p < 0 or p > 1000:
                 return _py.format_float(num, precision)
+            if isfinite(x):
+                length = sf_format_fixed(x, <int>p, out)
+                if length >= 0:
+                    return out[:length].decode("ascii")
         else:
             return _py.format_float(num, precision)
         s = PyOS_double_to_string(x, b'f', <int>p, 0, NULL)
@@ -1090,7 +1156,11 @@ def find_free_port(start_port, *, end_port=65535, host=""):
     """
     cdef in_addr_t addr = INADDR_ANY
     cdef int port, stop, next_port = 0, rc
-    address = _py._bind_address(host)
+    # The default host needs no resolution (and no Python call).
+    if type(host) is str and PyUnicode_GET_LENGTH(host) == 0:
+        address = ""
+    else:
+        address = _py._bind_address(host)
     start = start_port.__index__() if type(start_port) is not int else start_port
     end = end_port.__index__() if type(end_port) is not int else end_port
     if start >= end:

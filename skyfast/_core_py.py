@@ -20,7 +20,7 @@ import socket
 import stat
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from . import _common
 from ._common import FileNotFoundAssertionError
@@ -36,6 +36,7 @@ _logger = logging.getLogger("skyfast")
 
 _ttl = 0.020
 _cache: Dict[str, Tuple[int, float, Any]] = {}
+_T = TypeVar("_T")
 
 
 def set_cache_ttl(seconds: float) -> None:
@@ -58,14 +59,14 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-def _cached(key: str, compute: Callable[[], Any]) -> Any:
+def _cached(key: str, compute: Callable[[], _T]) -> _T:
     if _ttl <= 0:
         return compute()
     now = time.monotonic()
     pid = os.getpid()
     hit = _cache.get(key)
     if hit is not None and hit[0] == pid and now < hit[1]:
-        return hit[2]
+        return hit[2]  # type: ignore[no-any-return]
     value = compute()
     _cache[key] = (pid, now + _ttl, value)
     return value
