@@ -15,12 +15,13 @@ import logging
 import os
 import sys
 
+from cpython.number cimport PyNumber_Index
 from cpython.ref cimport PyObject, Py_XDECREF
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno, PyErr_SetFromErrnoWithFilenameObject
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.unicode cimport PyUnicode_Substring, PyUnicode_FindChar
-from libc.errno cimport errno, EINTR, ESRCH, EPERM, EINVAL, ENOSYS, EISDIR, EADDRINUSE, EACCES
+from libc.errno cimport errno, ENOENT, EINTR, ESRCH, EPERM, EINVAL, ENOSYS, EISDIR, EADDRINUSE, EACCES
 from libc.stdlib cimport malloc, free
 from libc.string cimport memchr, memcpy, strlen
 from libc.math cimport floor, isfinite, signbit, fabs
@@ -457,8 +458,8 @@ def is_process_alive(pid, *, create_time=None, allow_zombie=False):
     fd = sf_pidfd_open(<int>p)
     if fd < 0:
         err = errno
-        if err == ESRCH or err == EINVAL:  # EINVAL: a thread id, not a group leader
-            return False
+        if err == ESRCH or err == EINVAL or err == ENOENT:
+            return False  # EINVAL (before Linux 6.9) or ENOENT: a thread id, not a leader
         if err == ENOSYS or err == EPERM:  # no pidfd (old kernel, seccomp)
             return _py._alive_from_procfs(pid, create_time, allow_zombie)
         sf_set_errno(err)
@@ -1161,8 +1162,9 @@ def find_free_port(start_port, *, end_port=65535, host=""):
         address = ""
     else:
         address = _py._bind_address(host)
-    start = start_port.__index__() if type(start_port) is not int else start_port
-    end = end_port.__index__() if type(end_port) is not int else end_port
+    # range()'s conversions, with its TypeErrors
+    start = start_port if type(start_port) is int else PyNumber_Index(start_port)
+    end = end_port if type(end_port) is int else PyNumber_Index(end_port)
     if start >= end:
         raise OSError("No free ports available.")
     if not 0 <= start <= 65535:

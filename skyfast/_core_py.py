@@ -117,8 +117,10 @@ def is_process_alive(
     except ProcessLookupError:
         return False
     except OSError as e:
-        if e.errno == errno.EINVAL:
-            return False  # a thread id, not a thread-group leader
+        if e.errno in (errno.EINVAL, errno.ENOENT):
+            # A thread id, not a thread-group leader (EINVAL before Linux
+            # 6.9, ENOENT since pidfds can name threads).
+            return False
         if e.errno in (errno.ENOSYS, errno.EPERM):
             return _alive_from_procfs(pid, create_time, allow_zombie)
         raise

@@ -9,12 +9,14 @@ set, a missing extension is an error, not a skip.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import importlib
 import os
 import sys
 import warnings
 from types import ModuleType
-from typing import Any, Callable, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -126,3 +128,154 @@ def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Tuple[Any, ...
                 del sys.tracebacklimit
         else:
             sys.tracebacklimit = saved
+
+
+@pytest.fixture(name="outcome", scope="session")
+def outcome_fixture() -> Callable[..., Tuple[Any, ...]]:
+    """The outcome() helper as a fixture, so test modules need not import conftest."""
+    return outcome
+
+
+# --- file/env function fixtures ---
+# Shared by the tests of read_last_n_lines, hash_file, estimate_fd_for_dir,
+# get_max_workers_for_file_mounts, get_cpu_count, get_mem_size_gb and import.
+
+POD_ENV_VARS = (
+    "SKYPILOT_POD_CPU_CORE_LIMIT",
+    "SKYPILOT_POD_MEMORY_GB_LIMIT",
+    "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
+)
+
+
+@contextlib.contextmanager
+def _pod_env(**values: Optional[str]) -> Iterator[None]:
+    """Set the SKYPILOT_POD_* variables given (others and None: unset); restore all after.
+
+    A context manager rather than monkeypatch, so @given tests can use it per example.
+    """
+    unknown = set(values) - set(POD_ENV_VARS)
+    assert not unknown, unknown
+    saved = {name: os.environ.get(name) for name in POD_ENV_VARS}
+    try:
+        for name in POD_ENV_VARS:
+            value = values.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(name="pod_env", scope="session")
+def pod_env_fixture() -> Callable[..., Any]:
+    """``with pod_env(SKYPILOT_POD_CPU_CORE_LIMIT='4'): ...`` -- the others are unset inside."""
+    return _pod_env
+
+
+_REAL_CGROUP = "/sys/fs/cgroup"
+
+
+def write_cgroup_tree(root: str, files: Dict[str, Union[str, bytes, None]]) -> str:
+    """Write a fake /sys/fs/cgroup under ``root``: {relative path: content (None = absent)}."""
+    for rel, content in files.items():
+        if content is None:
+            continue
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with open(path, "wb") as f:
+            f.write(data)
+    return root
+
+
+@contextlib.contextmanager
+def _cgroup_root(
+    root: str,
+    files: Optional[Dict[str, Union[str, bytes, None]]] = None,
+    modules: Any = (),
+    reference: Any = None,
+) -> Iterator[None]:
+    """Write ``files`` (see write_cgroup_tree) under ``root`` and point skyfast module(s)
+    and optionally SkyPilot's common_utils (the ``sky`` fixture) at that fake cgroup tree.
+
+    skyfast: ``_set_roots(cgroup=root)``.  The reference: its ``_is_cgroup_v2`` checks
+    the fake tree and a module-global ``open`` rewrites '/sys/fs/cgroup...' paths.
+    Everything is restored on exit.
+    """
+    if files:
+        write_cgroup_tree(root, files)
+    if isinstance(modules, ModuleType):
+        modules = (modules,)
+    common = None if reference is None else reference.common
+    saved_v2 = None if common is None else common._is_cgroup_v2
+    had_open = common is not None and "open" in vars(common)
+    try:
+        for module in modules:
+            module._set_roots(cgroup=root)
+        if common is not None:
+
+            def fake_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+                if isinstance(file, str) and file.startswith(_REAL_CGROUP):
+                    file = root + file[len(_REAL_CGROUP) :]
+                return builtins.open(file, *args, **kwargs)
+
+            common.open = fake_open
+            common._is_cgroup_v2 = lambda: os.path.isfile(os.path.join(root, "cgroup.controllers"))
+        yield
+    finally:
+        for module in modules:
+            module._set_roots()
+        if common is not None:
+            common._is_cgroup_v2 = saved_v2
+            if not had_open:
+                del common.open
+
+
+@pytest.fixture(name="cgroup_root", scope="session")
+def cgroup_root_fixture() -> Callable[..., Any]:
+    """``with cgroup_root(tmp, {"cpu.max": "max 100000"}, impl, sky): ...`` (_cgroup_root)."""
+    return _cgroup_root
+
+
+def _child_env() -> Dict[str, str]:
+    """Environment for child Pythons that must import the same skyfast as this process.
+
+    PYTHONPATH points at the directory holding the skyfast package unless that is a
+    site-packages directory (an installed build is found there anyway).  SKYFAST_* and
+    SKYPILOT_POD_* variables are dropped so the children start from a clean slate.
+    """
+    import skyfast
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SKYFAST_") and k not in POD_ENV_VARS
+    }
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(skyfast.__file__)))
+    if os.path.basename(parent) not in ("site-packages", "dist-packages"):
+        env["PYTHONPATH"] = parent
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+@pytest.fixture(name="child_env", scope="session")
+def child_env_fixture() -> Dict[str, str]:
+    """A fresh copy per session of the environment for child Pythons (see _child_env)."""
+    return _child_env()
+
+
+@pytest.fixture(name="core_built", scope="session")
+def core_built_fixture() -> bool:
+    """Whether the compiled core skyfast._core imports in this process."""
+    try:
+        importlib.import_module("skyfast._core")
+    except ImportError:
+        return False
+    return True

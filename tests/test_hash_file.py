@@ -1,0 +1,317 @@
+"""hash_file: SPEC 2.6 vectors, bad input, Hypothesis differentials, the FIFO FIX."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+BLOCK = 1 << 18  # the reference's read size: contents around it matter
+
+ALGORITHMS = [*sorted(hashlib.algorithms_available), "SHA256", "SHA1", "MD5", "Sha3_256"]
+
+
+def fingerprint(h: Any) -> Tuple[Any, ...]:
+    """What callers can observe of a hash object."""
+    digest = h.hexdigest(16) if h.name.startswith("shake") else h.hexdigest()
+    return (type(h), h.name, h.digest_size, h.block_size, digest)
+
+
+def expected(alg: str, content: bytes) -> Tuple[Any, ...]:
+    return fingerprint(hashlib.new(alg, content))
+
+
+def key(o: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    return ("ok", fingerprint(o[1])) if o[0] == "ok" else o
+
+
+def write(path: pathlib.Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    return tmp_path_factory.mktemp("hash")
+
+
+@pytest.fixture(scope="module")
+def short_dir() -> Iterator[str]:
+    d = tempfile.mkdtemp(prefix="sf", dir="/tmp")
+    yield d
+    for name in os.listdir(d):
+        os.unlink(os.path.join(d, name))
+    os.rmdir(d)
+
+
+# --- 1. SPEC 2.6 vectors --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["sha256", "SHA256", "md5", "sha3_256", "blake2b", "shake_128"])
+@pytest.mark.parametrize("size", [0, 1, 4095, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 11])
+def test_digest_of_whole_content(impl, tmp_path, alg, size):
+    content = os.urandom(size)
+    path = write(tmp_path / "f", content)
+    h = impl.hash_file(path, alg)
+    assert fingerprint(h) == expected(alg, content)
+
+
+@pytest.mark.parametrize("alg", ["sha256", "blake2b", "shake_128", "sha3_256"])
+def test_returns_live_object(impl, tmp_path, alg):
+    content = b"cluster config\n" * 100
+    path = write(tmp_path / "f", content)
+    h = impl.hash_file(path, alg)
+    copy = h.copy()
+    assert type(copy) is type(h)
+    copy.update(b"more")
+    assert fingerprint(copy) == expected(alg, content + b"more")
+    assert fingerprint(h) == expected(alg, content)  # the copy is independent
+    h.update(b"x")
+    assert fingerprint(h) == expected(alg, content + b"x")
+    assert h.name == hashlib.new(alg).name
+
+
+def test_missing_file_wins_over_bad_algorithm(impl, tmp_path):
+    missing = str(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError) as info:
+        impl.hash_file(missing, "nope")
+    assert type(info.value) is FileNotFoundError
+    assert str(info.value) == f"[Errno 2] No such file or directory: '{missing}'"
+    assert info.value.filename == missing
+
+
+def test_unsupported_algorithm(impl, tmp_path):
+    path = write(tmp_path / "f", b"x")
+    with pytest.raises(ValueError) as info:
+        impl.hash_file(path, "nope")
+    assert type(info.value) is ValueError
+    assert str(info.value) == "unsupported hash type nope"
+
+
+def test_none_algorithm_is_type_error(impl, outcome, tmp_path):
+    path = write(tmp_path / "f", b"x")
+    assert outcome(impl.hash_file, path, None) == outcome(hashlib.new, None)
+    assert outcome(hashlib.new, None)[1] is TypeError
+
+
+def test_directory_is_a_directory_error(impl, tmp_path):
+    with pytest.raises(IsADirectoryError) as info:
+        impl.hash_file(str(tmp_path), "sha256")
+    assert str(info.value) == f"[Errno 21] Is a directory: '{tmp_path}'"
+
+
+def test_follows_symlinks(impl, tmp_path):
+    target = write(tmp_path / "t", b"target content")
+    (tmp_path / "l").symlink_to(target)
+    assert fingerprint(impl.hash_file(str(tmp_path / "l"), "sha1")) == expected(
+        "sha1", b"target content"
+    )
+
+
+@pytest.mark.parametrize("kind", ["str", "bytes", "pathlib"])
+def test_path_types(impl, tmp_path, kind):
+    path = write(tmp_path / "f", b"abc")
+    arg = {"str": path, "bytes": os.fsencode(path), "pathlib": pathlib.Path(path)}[kind]
+    assert fingerprint(impl.hash_file(arg, "sha256")) == expected("sha256", b"abc")
+
+
+def test_file_descriptor_is_read_and_closed(impl, tmp_path):
+    # open() takes a descriptor and closes it, as the reference's `with open(...)` does.
+    path = write(tmp_path / "f", b"via fd")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert fingerprint(impl.hash_file(fd, "md5")) == expected("md5", b"via fd")
+        with pytest.raises(OSError) as info:
+            os.fstat(fd)
+        assert info.value.errno == 9
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "/proc/self/cmdline"])
+def test_special_readable_files(impl, path):
+    with open(path, "rb") as f:
+        content = f.read()
+    assert fingerprint(impl.hash_file(path, "sha256")) == expected("sha256", content)
+
+
+def test_proc_status_hashes(impl):
+    h = impl.hash_file("/proc/self/status", "sha256")
+    assert type(h) is type(hashlib.sha256()) and h.name == "sha256"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(impl, tmp_path):
+    path = write(tmp_path / "f", b"x")
+    os.chmod(path, 0)
+    with pytest.raises(PermissionError) as info:
+        impl.hash_file(path, "sha256")
+    assert str(info.value) == f"[Errno 13] Permission denied: '{path}'"
+
+
+# --- 2. bad-input table ------------------------------------------------------------------
+
+
+def _bad_inputs(tmp: pathlib.Path) -> List[Tuple[str, Any, Any]]:
+    f = write(tmp / "f", b"data")
+    missing = str(tmp / "missing")
+    broken = tmp / "broken"
+    broken.symlink_to(tmp / "absent")
+    loop = tmp / "loop"
+    loop.symlink_to(tmp / "loop")
+    rows = []
+    for p in [None, 1.5, float("nan"), -1, 2**100, "", b"", "a\0b", b"a\0b", os.fsencode(f),
+              pathlib.Path(f), missing, os.fsencode(missing), str(tmp), os.fsencode(tmp),
+              pathlib.Path(tmp), "/dev/null", str(broken), str(loop)]:
+        rows.append((f"path={p!r}", p, "sha256"))
+    for alg in [None, "", "nope", b"sha256", 1, True, 1.5, "Sha3_256", "sha256 ", "SHA256"]:
+        rows.append((f"alg={alg!r}", f, alg))
+        rows.append((f"missing alg={alg!r}", missing, alg))
+        rows.append((f"dir alg={alg!r}", str(tmp), alg))
+    return rows
+
+
+def _expected_from_stdlib(path: Any, alg: Any, outcome: Any) -> Tuple[Any, ...]:
+    """SPEC 2.6: open() first (its errors unwrapped), then hashlib.new(alg)."""
+
+    def model() -> Any:
+        with open(path, "rb") as f:
+            h = hashlib.new(alg)
+            h.update(f.read())
+            return h
+
+    return key(outcome(model))
+
+
+def test_bad_inputs_match_stdlib(impl, outcome, tmp_path):
+    failures = []
+    for label, path, alg in _bad_inputs(tmp_path):
+        ours = key(outcome(impl.hash_file, path, alg))
+        if ours != _expected_from_stdlib(path, alg, outcome):
+            failures.append((label, ours))
+    assert not failures
+
+
+@pytest.mark.reference
+def test_bad_inputs_match_reference(impl, sky, outcome, tmp_path):
+    failures = []
+    for label, path, alg in _bad_inputs(tmp_path):
+        ours = key(outcome(impl.hash_file, path, alg))
+        ref = key(outcome(sky.common.hash_file, path, alg))
+        if ours != ref:
+            failures.append((label, ours, ref))
+    assert not failures
+
+
+# --- 3. Hypothesis -------------------------------------------------------------------------
+
+contents = st.one_of(
+    st.binary(max_size=600),
+    st.tuples(
+        st.binary(min_size=1, max_size=16),
+        st.sampled_from([BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 5, 600_000]),
+    ).map(lambda t: (t[0] * (t[1] // len(t[0]) + 1))[: t[1]]),
+)
+algorithms = st.sampled_from(ALGORITHMS)
+
+
+@given(content=contents, alg=algorithms)
+@example(content=b"", alg="shake_128")
+@example(content=b"\x00" * (BLOCK + 1), alg="SHA256")
+def test_matches_hashlib_and_twin(impl, py_impl, outcome, scratch, content, alg):
+    path = write(scratch / "hyp", content)
+    ours = key(outcome(impl.hash_file, path, alg))
+    assert ours == key(outcome(hashlib.new, alg, content))
+    assert ours == key(outcome(py_impl.hash_file, path, alg))
+
+
+@pytest.mark.reference
+@given(content=contents, alg=algorithms)
+def test_matches_reference(impl, sky, outcome, scratch, content, alg):
+    path = write(scratch / "hyp_ref", content)
+    ours = key(outcome(impl.hash_file, path, alg))
+    assert ours == key(outcome(sky.common.hash_file, path, alg))
+
+
+# --- 4. FIX: FIFO and socket ---------------------------------------------------------------
+
+
+def test_fifo_raises_os_error_at_once(impl, tmp_path):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+
+    def unblock() -> None:  # only runs if hash_file blocked; then the test fails below
+        os.close(os.open(fifo, os.O_WRONLY))
+
+    timer = threading.Timer(2.0, unblock)
+    timer.daemon = True
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(OSError):
+            impl.hash_file(fifo, "sha256")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 0.1
+
+
+_BLOCK_SCRIPT = r"""
+import sys
+from sky.utils import common_utils
+print("ready", flush=True)
+common_utils.hash_file(sys.argv[1], "sha256")
+"""
+
+
+@pytest.mark.reference
+def test_reference_blocks_on_fifo(sky, tmp_path, child_env):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([sys.executable, "-c", _BLOCK_SCRIPT, fifo], env=child_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.5)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_socket_raises_os_error_at_once(impl, short_dir):
+    path = os.path.join(short_dir, "hf.sock")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(path)
+        start = time.monotonic()
+        with pytest.raises(OSError):
+            impl.hash_file(path, "sha256")
+        assert time.monotonic() - start < 0.1
+    os.unlink(path)
+
+
+@pytest.mark.reference
+def test_socket_matches_reference(impl, sky, outcome, short_dir):
+    # open() of a socket fails with ENXIO at once in the reference: EXACT there.
+    path = os.path.join(short_dir, "hr.sock")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(path)
+        ours = key(outcome(impl.hash_file, path, "sha256"))
+        ref = key(outcome(sky.common.hash_file, path, "sha256"))
+    os.unlink(path)
+    assert ref[0] == "err"
+    assert ours == ref
