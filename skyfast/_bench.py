@@ -778,7 +778,7 @@ def _measure_case(c: _Case, impls: _Impls, quick: bool) -> Row:
             mismatches.append(f"{con.name}: got {got}, {expected.label} gave {want}")
     if expected is not None:
         expected.same = True
-    budget, rounds = (0.25, (5, 25)) if quick else (3.0, (11, 101))
+    budget, rounds = (0.3, (7, 31)) if quick else (3.0, (11, 101))
     n_rounds = _measure(c.contenders, budget, rounds)
     med: Dict[str, Optional[float]] = {
         x.name: (statistics.median(x.samples) if x.samples else None) for x in c.contenders

@@ -380,10 +380,11 @@ def get_cache_ttl():
 
 
 def clear_cache():
-    """Forget every cached kernel value."""
+    """Forget every cached kernel value (container limits included)."""
     _host_cpu_entry.valid = False
     _host_mem_entry.valid = False
     _os_cpu_entry.valid = False
+    _py._clear_limits_cache()
 
 
 cdef bytes _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1

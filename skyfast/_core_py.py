@@ -18,6 +18,7 @@ import resource
 import select
 import socket
 import stat
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
@@ -55,8 +56,16 @@ def get_cache_ttl() -> float:
 
 
 def clear_cache() -> None:
-    """Forget every cached kernel value."""
+    """Forget every cached kernel value (container limits included)."""
     _cache.clear()
+    _clear_limits_cache()
+
+
+def _clear_limits_cache() -> None:
+    # skyfast.limits keeps its own cache; clear it only if it was ever imported.
+    limits = sys.modules.get("skyfast.limits")
+    if limits is not None:
+        limits.clear_cache()
 
 
 def _cached(key: str, compute: Callable[[], _T]) -> _T:
