@@ -17,8 +17,10 @@ if [[ -n "${PYTHONPATH:-}" && -z "${ASV_PYTHONPATH:-}" ]]; then
     export ASV_PYTHONPATH="$PYTHONPATH"
 fi
 
-# Fail early and clearly when the benchmarked package is not importable.
-"$PYTHON" - <<'PY'
+# Fail early and clearly when the benchmarked package is not importable the way
+# asv's benchmark processes will import it (from another directory, so the
+# source tree in the working directory does not count).
+(cd "${TMPDIR:-/tmp}" && "$PYTHON" - <<'PY'
 import importlib, sys
 import skyfast
 try:
@@ -29,6 +31,7 @@ except ImportError as e:
 print(f"skyfast {skyfast.__version__} from {skyfast.__file__}: "
       f"IMPLEMENTATION={skyfast.IMPLEMENTATION}, compiled core {core}", file=sys.stderr)
 PY
+)
 
 "$PYTHON" -m asv --version
 "$PYTHON" -m asv machine --yes

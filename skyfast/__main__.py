@@ -43,7 +43,10 @@ def info_lines() -> List[str]:
         ("get_cpu_count()", _value(skyfast.get_cpu_count)),
         ("get_mem_size_gb()", _value(skyfast.get_mem_size_gb)),
         ("get_parallel_threads()", _value(skyfast.get_parallel_threads)),
-        ("get_parallel_threads('kubernetes')", _value(lambda: skyfast.get_parallel_threads("kubernetes"))),
+        (
+            "get_parallel_threads('kubernetes')",
+            _value(lambda: skyfast.get_parallel_threads("kubernetes")),
+        ),
         (
             "get_parallel_threads(container_aware=True)",
             _value(lambda: skyfast.get_parallel_threads(container_aware=True)),

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ._common import env_flag
+
 __all__ = ["format_table", "machine_info", "memory_rows", "run"]
 
 Row = Dict[str, Any]
@@ -58,6 +60,7 @@ DEFAULT_TTL = 0.020
 MIN_SAMPLE_NS = 200_000
 MEAN_TARGET = 8.5
 THROUGHPUT_TARGET = 0.95
+NOISY_IQR = 0.25  # a row whose rounds spread more than this is flagged "noisy"
 SEED = 20240601
 
 _POD_ENV_VARS = (
@@ -154,6 +157,14 @@ def _measure(contenders: Sequence[_Contender], budget_s: float, rounds: Tuple[in
     return n_rounds
 
 
+def _relative_iqr(samples: Sequence[float]) -> Optional[float]:
+    """Interquartile range / median: how much the rounds disagree."""
+    if len(samples) < 4:
+        return None
+    q1, q2, q3 = statistics.quantiles(samples, n=4)
+    return (q3 - q1) / q2 if q2 > 0 else None
+
+
 def _normalize(value: Any) -> Any:
     """What "the same result" means: hash objects by name and digest, others by type and value."""
     if hasattr(value, "hexdigest") and hasattr(value, "name"):
@@ -204,10 +215,13 @@ class _Impls:
 
 def _load_impls(against_skypilot: bool) -> _Impls:
     twin = importlib.import_module("skyfast._core_py")
-    try:
-        core: Optional[ModuleType] = importlib.import_module("skyfast._core")
-    except ImportError:
-        core = None
+    core: Optional[ModuleType] = None
+    if not env_flag("SKYFAST_NO_EXTENSIONS"):  # honoured, as by the dispatcher
+        try:
+            core = importlib.import_module("skyfast._core")
+        except ImportError:
+            if env_flag("SKYFAST_REQUIRE_EXTENSIONS"):
+                raise
     common = sub = version = error = None
     if against_skypilot:
         try:
@@ -778,11 +792,13 @@ def _measure_case(c: _Case, impls: _Impls, quick: bool) -> Row:
             mismatches.append(f"{con.name}: got {got}, {expected.label} gave {want}")
     if expected is not None:
         expected.same = True
-    budget, rounds = (0.3, (7, 31)) if quick else (3.0, (11, 101))
+    budget, rounds = (0.2, (7, 31)) if quick else (4.0, (21, 101))
     n_rounds = _measure(c.contenders, budget, rounds)
     med: Dict[str, Optional[float]] = {
         x.name: (statistics.median(x.samples) if x.samples else None) for x in c.contenders
     }
+    spread = {x.name: _relative_iqr(x.samples) for x in c.contenders}
+    noisy = sorted(n for n, v in spread.items() if v is not None and v > NOISY_IQR)
 
     def ratio(num: Optional[str], den: Optional[str]) -> Optional[float]:
         a = med.get(num) if num else None
@@ -810,15 +826,21 @@ def _measure_case(c: _Case, impls: _Impls, quick: bool) -> Row:
         for key in ("warm", "cold", "throughput"):
             t, r = targets[key], ratios[key]
             if t is not None and r is not None and r < t:
-                failures.append(f"{key} {r:.2f} < {t:g}")
+                failures.append(f"{key} {r:.3f} < {t:g}")
         status = "ok" if not failures else "below target"
     if mismatches:
         status = "MISMATCH"
+    note = c.note
+    if noisy:
+        worst = max(v for v in spread.values() if v is not None)
+        note = (note + "; " if note else "") + (
+            f"noisy: interquartile range up to {worst:.0%} of the median ({', '.join(noisy)})"
+        )
     return {
         "kind": "time",
         "function": c.function,
         "case": c.case,
-        "note": c.note,
+        "note": note,
         "issue_time": c.issue_time,
         "reference_label": c.reference_label if ref is not None else None,
         "skyfast_impl": primary,
@@ -830,6 +852,8 @@ def _measure_case(c: _Case, impls: _Impls, quick: bool) -> Row:
             x.name: {
                 "label": x.label,
                 "median_ns": med[x.name],
+                "min_ns": min(x.samples) if x.samples else None,
+                "relative_iqr": spread[x.name],
                 "k": x.k,
                 "samples_ns": x.samples,
                 "same_result": x.same,
@@ -865,7 +889,9 @@ def _summary(rows: Sequence[Row]) -> Row:
         "status": (
             "no reference"
             if mean is None
-            else ("ok" if mean >= MEAN_TARGET and complete else "below target")
+            else "incomplete"
+            if not complete
+            else ("ok" if mean >= MEAN_TARGET else "below target")
         ),
     }
 
@@ -1006,7 +1032,10 @@ def memory_rows(
     ``quick`` shrinks them (5 MiB, 20,000 entries) and says so.
     """
     say = progress or (lambda _msg: None)
-    core_built = importlib.util.find_spec("skyfast._core") is not None
+    core_built = (
+        not env_flag("SKYFAST_NO_EXTENSIONS")
+        and importlib.util.find_spec("skyfast._core") is not None
+    )
     impls = ["cython"] if core_built else []
     impls.append("python")
     sky_ok = against_skypilot and importlib.util.find_spec("sky") is not None

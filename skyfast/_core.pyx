@@ -976,18 +976,22 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
         raise AssertionError(f"chunk_size must be positive. Got {chunk_size}")
     try:
         encoded = _fspath_bytes(path)
-    except ValueError:
-        encoded = None
-    if encoded is None or c_stat(PyBytes_AS_STRING(encoded), &st) != 0:
-        raise _FileNotFound(f"File not found: {file_path}")
+    except ValueError:   # NUL or unencodable: os.path.exists() says False
+        raise _FileNotFound(f"File not found: {file_path}") from None
     if n == 0:
+        if c_stat(PyBytes_AS_STRING(encoded), &st) != 0:
+            raise _FileNotFound(f"File not found: {file_path}")
         return []
     want_total = PyLong_AsLongLongAndOverflow(n, &overflow)
     if overflow:
         want_total = 1LL << 62
+    # Opening first saves the existence check's stat() on the common path; a
+    # failed open asks stat() whether the path exists at all.
     try:
         fd = _open_for_reading(encoded, path, &st)
     except OSError as e:
+        if c_stat(PyBytes_AS_STRING(encoded), &st) != 0:
+            raise _FileNotFound(f"File not found: {file_path}") from None
         raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
     try:
         try:
@@ -1001,6 +1005,8 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
             # last n lines starts after the n-th newline before `stop`: the
             # end of file less a final newline (the empty piece after it is no
             # line).
+            utf8 = _utf8_name(encoding)
+            holder = None   # a str used as the read buffer of a long span
             cap = 8192
             buf = <char*>malloc(cap)
             if buf == NULL:
@@ -1057,18 +1063,28 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
             else:
                 # The span reaches beyond the block in memory: read it whole.
                 free(buf)
-                buf = <char*>malloc(span if span else 1)
-                if buf == NULL:
-                    raise MemoryError()
-                got = _pread_full(fd, buf, span, start)
+                buf = NULL
+                if utf8 and span >= (1 << 16):
+                    # Read straight into an ASCII str: if the span is one
+                    # ASCII line (a huge log line, say), that str is the
+                    # answer and no second copy ever exists.
+                    holder = PyUnicode_New(span, 127)
+                    p = <char*>PyUnicode_DATA(holder)
+                else:
+                    buf = <char*>malloc(span if span else 1)
+                    if buf == NULL:
+                        raise MemoryError()
+                    p = buf
+                got = _pread_full(fd, p, span, start)
                 if got < 0:
                     _raise_errno()
+                if holder is not None and got == span and p[span - 1] != b'\r' \
+                        and memchr(p, b'\n', span) == NULL and sf_is_ascii(p, span):
+                    return [holder]
                 span = got
-                p = buf
         except OSError as e:
             raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
         # Split [p, p + span) on '\n' and decode each line.
-        utf8 = _utf8_name(encoding)
         count = 1
         q = p
         while True:

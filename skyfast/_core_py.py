@@ -276,6 +276,9 @@ def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bo
 
 def estimate_fd_for_dir(path: StrPath) -> int:
     """5 file descriptors per entry of ``path`` (top level), counted without building a list."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        # int fds, None, bad types: exactly os.listdir's answers and errors
+        return 5 * len(os.listdir(path))
     count = 0
     with os.scandir(path) as entries:
         for _ in entries:

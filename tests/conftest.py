@@ -16,7 +16,7 @@ import os
 import sys
 import warnings
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -120,7 +120,7 @@ def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Tuple[Any, ...
     saved = getattr(sys, "tracebacklimit", None)
     try:
         return ("ok", fn(*args, **kwargs))
-    except Exception as e:  # noqa: BLE001 - the exception is the result
+    except Exception as e:  # the exception is the result
         return ("err", type(e), str(e))
     finally:
         if saved is None:
@@ -279,3 +279,96 @@ def core_built_fixture() -> bool:
     except ImportError:
         return False
     return True
+
+
+_REFERENCE_CHILD = r"""
+import contextlib, hashlib, json, os, sys
+from typing import List
+class ux_utils:  # the one sky helper the two functions use (on their error path)
+    print_exception_no_traceback = staticmethod(contextlib.nullcontext)
+ns = {"os": os, "hashlib": hashlib, "List": List, "ux_utils": ux_utils}
+exec(compile(sys.stdin.read(), "sky/utils/common_utils.py", "exec"), ns)
+fn = ns[sys.argv[1]]
+sanity = fn(*json.loads(sys.argv[3]))
+sanity = sanity if isinstance(sanity, list) else sanity.hexdigest()
+print(json.dumps(["ready", sys.flags.optimize, sanity]), flush=True)
+fn(*json.loads(sys.argv[2]))
+print(json.dumps(["returned"]), flush=True)
+"""
+
+
+def _reference_blocks(
+    function: Callable[..., Any],
+    args: List[Any],
+    sanity_args: List[Any],
+    *,
+    optimize: bool = False,
+    seconds: float = 1.5,
+) -> Tuple[bool, Any]:
+    """Run a SkyPilot function's own source (``inspect.getsource``) in a child Python.
+
+    Importing all of sky takes seconds (more under -O, whose .pyc files are not cached);
+    read_last_n_lines and hash_file need only os/hashlib, so the child compiles just the
+    function -- under ``-O`` when asked, which drops its asserts as in the real module.
+    The child first calls it on ``sanity_args`` (proving it works), then on ``args``.
+    Returns (still running after ``seconds``, the sanity result).
+    """
+    import inspect
+    import json
+    import subprocess
+
+    cmd = [sys.executable, *(["-O"] if optimize else []), "-c", _REFERENCE_CHILD,
+           function.__name__, json.dumps(args), json.dumps(sanity_args)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(inspect.getsource(function))
+        proc.stdin.close()
+        ready = proc.stdout.readline()
+        assert ready, proc.stderr.read() if proc.stderr else ""
+        tag, optimized, sanity = json.loads(ready)
+        assert tag == "ready" and optimized == int(optimize)
+        try:
+            proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return True, sanity
+        return False, sanity
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture(name="reference_blocks", scope="session")
+def reference_blocks_fixture() -> Callable[..., Tuple[bool, Any]]:
+    """See _reference_blocks: does a reference function block (or loop) in a child?"""
+    return _reference_blocks
+
+
+# --- child processes ---
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _children_import_the_skyfast_under_test(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Child Pythons must import the same skyfast as this process.
+
+    Under ``python -Im pytest`` from the repository root, a child started with
+    ``-c`` would put the working directory first on sys.path and import the
+    uncompiled source tree instead of the installed build.  So the session runs
+    from an empty directory; when skyfast itself comes from a source tree (an
+    in-place build), PYTHONPATH points the children at it.
+    """
+    import skyfast
+
+    patch = pytest.MonkeyPatch()
+    patch.chdir(tmp_path_factory.mktemp("cwd"))
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(skyfast.__file__)))
+    if os.path.basename(parent) not in ("site-packages", "dist-packages"):
+        patch.setenv("PYTHONPATH", parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    yield
+    patch.undo()

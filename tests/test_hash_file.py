@@ -6,8 +6,6 @@ import hashlib
 import os
 import pathlib
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -269,28 +267,14 @@ def test_fifo_raises_os_error_at_once(impl, tmp_path):
     assert time.monotonic() - start < 0.1
 
 
-_BLOCK_SCRIPT = r"""
-import sys
-from sky.utils import common_utils
-print("ready", flush=True)
-common_utils.hash_file(sys.argv[1], "sha256")
-"""
-
-
 @pytest.mark.reference
-def test_reference_blocks_on_fifo(sky, tmp_path, child_env):
+def test_reference_blocks_on_fifo(sky, tmp_path, reference_blocks):
     fifo = str(tmp_path / "fifo")
     os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-c", _BLOCK_SCRIPT, fifo], env=child_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=1.5)
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
+    path = write(tmp_path / "f", b"abc")
+    blocked, sanity = reference_blocks(sky.common.hash_file, [fifo, "sha256"], [path, "sha256"])
+    assert sanity == hashlib.sha256(b"abc").hexdigest()
+    assert blocked
 
 
 def test_socket_raises_os_error_at_once(impl, short_dir):
