@@ -87,6 +87,10 @@ def _bench(quick: bool, json_path: Optional[str], against: Optional[str]) -> int
     if against not in (None, "skypilot"):
         print(f"skyfast: unknown --against target {against!r} (only 'skypilot')", file=sys.stderr)
         return 2
+    if against == "skypilot" and not _skypilot_importable():
+        print("skyfast: --against skypilot needs SkyPilot: pip install skypilot==0.14.1",
+              file=sys.stderr)
+        return 2
     rows = _bench.run(
         against_skypilot=against == "skypilot" or _skypilot_importable(),
         quick=quick,

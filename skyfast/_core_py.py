@@ -274,7 +274,7 @@ def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bo
     return max(4, cpus - 1) * multiplier
 
 
-def estimate_fd_for_dir(path: StrPath) -> int:
+def estimate_fd_for_dir(path: Union[StrPath, int, None]) -> int:
     """5 file descriptors per entry of ``path`` (top level), counted without building a list."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         # int fds, None, bad types: exactly os.listdir's answers and errors
