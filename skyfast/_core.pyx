@@ -308,20 +308,19 @@ cdef object _read_small(bytes path):
     cdef int fd = _open_retry(PyBytes_AS_STRING(path), O_RDONLY | O_CLOEXEC)
     if fd < 0:
         return None
-    while got < <ssize_t>sizeof(buf):
-        n = read(fd, buf + got, sizeof(buf) - got)
-        if n < 0:
-            if errno == EINTR:
-                if PyErr_CheckSignals() < 0:
-                    close(fd)
-                    raise
+    try:
+        while got < <ssize_t>sizeof(buf):
+            n = read(fd, buf + got, sizeof(buf) - got)
+            if n < 0:
+                if errno != EINTR:
+                    return None
+                PyErr_CheckSignals()   # raises if a signal handler did
                 continue
-            close(fd)
-            return None
-        if n == 0:
-            break
-        got += n
-    close(fd)
+            if n == 0:
+                break
+            got += n
+    finally:
+        close(fd)
     if got == <ssize_t>sizeof(buf):
         # Larger than any real cgroup file: read it the slow, complete way.
         return _py._read_text(path.decode("utf-8", "surrogateescape"))
@@ -881,8 +880,7 @@ def hash_file(path, hash_alg):
                 update(PyMemoryView_FromMemory(buf, got, PyBUF_READ))
                 if S_ISREG(st.st_mode) and <size_t>got < size and st.st_size < (1 << 20):
                     break   # a short read of a small regular file is its end
-                if PyErr_CheckSignals() < 0:
-                    raise
+                PyErr_CheckSignals()   # Ctrl-C interrupts a long hash between blocks
         finally:
             free(buf)
         return digest
@@ -1200,8 +1198,7 @@ def find_free_port(start_port, *, end_port=65535, host=""):
             _raise_errno()
         if rc == -1:
             break
-        if PyErr_CheckSignals() < 0:   # rc == -3: a pause to run signal handlers
-            raise
+        PyErr_CheckSignals()   # rc == -3: a pause to run signal handlers (raises if one does)
         port = next_port
     if end > 65536:
         raise OverflowError("bind(): port must be 0-65535.")
