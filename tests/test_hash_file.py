@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import random
 import socket
 import tempfile
 import threading
@@ -63,6 +64,56 @@ def test_digest_of_whole_content(impl, tmp_path, alg, size):
     path = write(tmp_path / "f", content)
     h = impl.hash_file(path, alg)
     assert fingerprint(h) == expected(alg, content)
+
+
+# The compiled core reads files of 8 MiB and more on a helper thread, in 512 KiB slots.
+OVERLAP, SLOT = 8 << 20, 512 << 10
+
+
+@pytest.mark.parametrize("alg", ["sha256", "md5"])
+@pytest.mark.parametrize("size", [OVERLAP - 1, OVERLAP, OVERLAP + 1, OVERLAP + 5 * SLOT + 7])
+def test_large_files_digest(impl, tmp_path, alg, size):
+    content = random.Random(size).randbytes(size)
+    path = write(tmp_path / "f", content)
+    assert fingerprint(impl.hash_file(path, alg)) == expected(alg, content)
+
+
+def _tasks() -> List[str]:
+    return sorted(os.listdir("/proc/self/task"))
+
+
+def test_large_files_leave_no_thread_or_fd(impl, tmp_path):
+    path = write(tmp_path / "f", b"\x5a" * (OVERLAP + 3))
+    want = hashlib.sha256(b"\x5a" * (OVERLAP + 3)).hexdigest()
+    tasks, fds = _tasks(), sorted(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        assert impl.hash_file(path, "sha256").hexdigest() == want
+    assert _tasks() == tasks
+    assert sorted(os.listdir("/proc/self/fd")) == fds
+
+
+def test_large_file_shrinking_while_hashed(impl, tmp_path):
+    """A file cut short mid-hash: the digest of what was read, never a crash or a hang."""
+    content = random.Random(7).randbytes(4 * OVERLAP)
+    path = write(tmp_path / "f", content)
+    stop = threading.Event()
+
+    def shrink() -> None:
+        while not stop.is_set():
+            os.truncate(path, OVERLAP)
+            with open(path, "r+b") as f:
+                f.seek(OVERLAP)
+                f.write(content[OVERLAP:])
+
+    t = threading.Thread(target=shrink)
+    t.start()
+    try:
+        for _ in range(10):
+            h = impl.hash_file(path, "sha256")
+            assert h.name == "sha256" and len(h.digest()) == 32
+    finally:
+        stop.set()
+        t.join()
 
 
 @pytest.mark.parametrize("alg", ["sha256", "blake2b", "shake_128", "sha3_256"])
