@@ -48,7 +48,10 @@ def _extensions():
         extra_compile_args=["-O2"],
         define_macros=macros,
     )
-    return cythonize([ext], compiler_directives=DIRECTIVES)
+    # The container-limits code is one Python source, compiled as it is: the
+    # typed twin stays the only text to read and the two builds cannot drift.
+    limits = Extension("skyfast._limits_c", ["skyfast/_limits_py.py"], extra_compile_args=["-O2"])
+    return cythonize([ext, limits], compiler_directives=DIRECTIVES)
 
 
 def main() -> None:

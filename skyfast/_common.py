@@ -8,8 +8,10 @@ implementations cannot disagree about it.
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Optional
+from types import ModuleType
+from typing import Optional, Tuple
 
 __all__ = [
     "CGROUP_ROOT",
@@ -34,6 +36,22 @@ _FALSE_WORDS = ("", "0", "false", "no")
 def env_flag(name: str) -> bool:
     """True unless the variable is unset or one of '', '0', 'false', 'no' (any case)."""
     return os.environ.get(name, "").strip().lower() not in _FALSE_WORDS
+
+
+def load_implementation(compiled: str, python: str) -> Tuple[ModuleType, str]:
+    """The compiled module and 'cython', or the pure-Python one and 'python' (SPEC 5).
+
+    SKYFAST_NO_EXTENSIONS picks the pure-Python module; with
+    SKYFAST_REQUIRE_EXTENSIONS a compiled module that does not import is an
+    ImportError, never a silent slow path.
+    """
+    if not env_flag("SKYFAST_NO_EXTENSIONS"):
+        try:
+            return importlib.import_module(compiled), "cython"
+        except ImportError:
+            if env_flag("SKYFAST_REQUIRE_EXTENSIONS"):
+                raise
+    return importlib.import_module(python), "python"
 
 
 class FileNotFoundAssertionError(AssertionError, FileNotFoundError):

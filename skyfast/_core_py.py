@@ -62,10 +62,11 @@ def clear_cache() -> None:
 
 
 def _clear_limits_cache() -> None:
-    # skyfast.limits keeps its own cache; clear it only if it was ever imported.
-    limits = sys.modules.get("skyfast.limits")
-    if limits is not None:
-        limits.clear_cache()
+    # The limits code keeps its own cache; clear each build of it ever imported.
+    for name in ("skyfast._limits_py", "skyfast._limits_c"):
+        limits = sys.modules.get(name)
+        if limits is not None:
+            limits.clear_cache()
 
 
 def _cached(key: str, compute: Callable[[], _T]) -> _T:
@@ -265,9 +266,9 @@ def _os_cpu_count() -> int:
 def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bool = False) -> int:
     """Threads for parallel work: max(4, cpus - 1), four times that on Kubernetes."""
     if container_aware:
-        from . import limits
+        from . import _limits_py
 
-        cpus = limits.effective_cpu_count()
+        cpus = _limits_py.effective_cpu_count()
     else:
         cpus = _cached("os_cpu_count", _os_cpu_count)
     multiplier = 4 if cloud_str and cloud_str.lower() == "kubernetes" else 1

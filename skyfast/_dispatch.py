@@ -11,28 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._common import env_flag
+from ._common import load_implementation
 
 if TYPE_CHECKING:
     from . import _core_py as _impl
 
     IMPLEMENTATION = "python"
 else:
-    if env_flag("SKYFAST_NO_EXTENSIONS"):
-        from . import _core_py as _impl
-
-        IMPLEMENTATION = "python"
-    else:
-        try:
-            from . import _core as _impl
-        except ImportError:
-            if env_flag("SKYFAST_REQUIRE_EXTENSIONS"):
-                raise
-            from . import _core_py as _impl
-
-            IMPLEMENTATION = "python"
-        else:
-            IMPLEMENTATION = "cython"
+    _impl, IMPLEMENTATION = load_implementation("skyfast._core", "skyfast._core_py")
 
 base36_encode = _impl.base36_encode
 clear_cache = _impl.clear_cache

@@ -52,13 +52,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _load_core() -> ModuleType:
+def load_compiled(name: str) -> ModuleType:
+    """A compiled module; a skip when it is not built, an error when it is required."""
     try:
-        return importlib.import_module("skyfast._core")
+        return importlib.import_module(name)
     except ImportError:
         if env_flag("SKYFAST_REQUIRE_EXTENSIONS"):
             raise
-        pytest.skip("the compiled core is not built")
+        pytest.skip(f"{name} is not built")
 
 
 @pytest.fixture(
@@ -71,12 +72,33 @@ def impl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     if request.param == "cython":
         if not request.config.getoption("c_extensions"):
             pytest.skip("--no-c-extensions")
-        module = _load_core()
+        module = load_compiled("skyfast._core")
     else:
         module = importlib.import_module("skyfast._core_py")
     module.set_cache_ttl(0)
     yield module
     module.set_cache_ttl(0.020)
+
+
+@pytest.fixture(
+    name="limits",
+    scope="session",
+    params=["cython", "python"],
+    ids=["c-extension", "pure-python"],
+)
+def limits_fixture(request: pytest.FixtureRequest) -> ModuleType:
+    """One build of the container-limits code: skyfast._limits_c (compiled) or _limits_py."""
+    if request.param == "cython":
+        if not request.config.getoption("c_extensions"):
+            pytest.skip("--no-c-extensions")
+        return load_compiled("skyfast._limits_c")
+    return importlib.import_module("skyfast._limits_py")
+
+
+@pytest.fixture(scope="session")
+def compiled_limits() -> ModuleType:
+    """skyfast._limits_c, for tests that compare the two builds directly."""
+    return load_compiled("skyfast._limits_c")
 
 
 @pytest.fixture(scope="session")

@@ -35,14 +35,19 @@ def run_python(child_env: Dict[str, str], code: str, extra_env: Optional[Dict[st
                           text=True, timeout=60, check=False)
 
 
-REPORT = "import skyfast; print(skyfast.IMPLEMENTATION); print(skyfast.__file__)"
+REPORT = (
+    "import skyfast, skyfast.limits\n"
+    "print(skyfast.IMPLEMENTATION, skyfast.limits.IMPLEMENTATION, skyfast.__file__)"
+)
 
 
 def implementation(child_env: Dict[str, str], **env: str) -> str:
+    """The implementation a child picks; the core and the limits code must pick alike."""
     proc = run_python(child_env, REPORT, env)
     assert proc.returncode == 0, proc.stderr
-    name, where = proc.stdout.split()
+    name, limits_name, where = proc.stdout.split()
     assert os.path.realpath(where) == os.path.realpath(skyfast.__file__)  # the same skyfast
+    assert limits_name == name
     return name
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pytest
@@ -16,8 +18,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import skyfast
-from skyfast import _core_py, limits
-from skyfast.limits import Source
+import skyfast.limits
+from skyfast import _core_py, _limits_py
 
 GiB = 1024**3
 HOST_CPUS = 64
@@ -42,7 +44,8 @@ def mount_line(
 class Tree:
     """A fake /proc (self/cgroup, self/mountinfo) and a fake /sys/fs/cgroup."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, limits: ModuleType) -> None:
+        self.limits = limits
         self.proc = base / "proc"
         self.cgroup_root = base / "cgroup"
         (self.proc / "self").mkdir(parents=True)
@@ -66,13 +69,13 @@ class Tree:
     def path(self, rel: str) -> str:
         return str(self.cgroup_root / rel)
 
-    def read(self, rounding: limits.Rounding = "ceil") -> limits.ContainerLimits:
-        return limits.read_limits(
+    def read(self, rounding: _limits_py.Rounding = "ceil") -> _limits_py.ContainerLimits:
+        return self.limits.read_limits(
             proc_root=str(self.proc), cgroup_root=str(self.cgroup_root), rounding=rounding
         )
 
-    def count(self, rounding: limits.Rounding = "ceil") -> int:
-        return limits.effective_cpu_count(
+    def count(self, rounding: _limits_py.Rounding = "ceil") -> int:
+        return self.limits.effective_cpu_count(
             proc_root=str(self.proc), cgroup_root=str(self.cgroup_root), rounding=rounding
         )
 
@@ -94,12 +97,12 @@ class Tree:
 
 
 @pytest.fixture
-def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tree:
+def tree(limits: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tree:
     """A fake tree on a fake 64-CPU, 16 GiB host (so a quota is never capped by this machine)."""
     monkeypatch.setattr(limits, "_host_cpus", lambda: HOST_CPUS)
     monkeypatch.setattr(limits, "_affinity_cpus", lambda host: HOST_CPUS)
     monkeypatch.setattr(limits, "_host_memory", lambda: HOST_MEMORY)
-    return Tree(tmp_path)
+    return Tree(tmp_path, limits)
 
 
 # ---------------------------------------------------------------------------
@@ -132,6 +135,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tree:
     ],
 )
 def test_v2_cpu_max(
+    limits: ModuleType,
     tree: Tree,
     content: str,
     cores: Optional[float],
@@ -147,7 +151,7 @@ def test_v2_cpu_max(
     if cores is None:
         assert result.cpu_quota_source is None
     else:
-        assert result.cpu_quota_source == Source(path, content.strip())
+        assert result.cpu_quota_source == limits.Source(path, content.strip())
     assert result.effective_cpus == ceil
     assert tree.read("floor").effective_cpus == floor
     assert tree.read("round").effective_cpus == rnd
@@ -155,47 +159,47 @@ def test_v2_cpu_max(
     assert tree.count(rounding="floor") == floor
 
 
-def test_v2_huge_quota_is_one_core(tree: Tree) -> None:
+def test_v2_huge_quota_is_one_core(limits: ModuleType, tree: Tree) -> None:
     # A valid quota that equals its period is one core, however large both are.
     assert limits.parse_cpu_max("9223372036854775807 9223372036854775807") == 1.0
 
 
-def test_sub_cgroup_limit_only_at_leaf(tree: Tree) -> None:
+def test_sub_cgroup_limit_only_at_leaf(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/kubepods/pod1/ctr")
     tree.write("kubepods/cpu.max", "max 100000\n")
     tree.write("kubepods/pod1/cpu.max", "max 100000\n")
     leaf = tree.write("kubepods/pod1/ctr/cpu.max", "150000 100000\n")
     result = tree.read()
     assert result.cpu_quota == 1.5
-    assert result.cpu_quota_source == Source(leaf, "150000 100000")
+    assert result.cpu_quota_source == limits.Source(leaf, "150000 100000")
     assert result.effective_cpus == 2
 
 
-def test_limit_only_at_parent_leaf_max(tree: Tree) -> None:
+def test_limit_only_at_parent_leaf_max(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/kubepods/pod1/ctr")
     parent = tree.write("kubepods/pod1/cpu.max", "200000 100000\n")
     tree.write("kubepods/pod1/ctr/cpu.max", "max 100000\n")
     result = tree.read()
     assert result.cpu_quota == 2.0
-    assert result.cpu_quota_source == Source(parent, "200000 100000")
+    assert result.cpu_quota_source == limits.Source(parent, "200000 100000")
     assert result.effective_cpus == 2
 
 
-def test_tightest_ancestor_wins_whatever_the_period(tree: Tree) -> None:
+def test_tightest_ancestor_wins_whatever_the_period(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/a/b/c")
     tree.write("a/cpu.max", "400000 100000\n")
     middle = tree.write("a/b/cpu.max", "100000 50000\n")  # 2 cores, other period
     tree.write("a/b/c/cpu.max", "300000 100000\n")
     result = tree.read()
     assert result.cpu_quota == 2.0
-    assert result.cpu_quota_source == Source(middle, "100000 50000")
+    assert result.cpu_quota_source == limits.Source(middle, "100000 50000")
 
 
-def test_garbage_leaf_does_not_hide_parent(tree: Tree) -> None:
+def test_garbage_leaf_does_not_hide_parent(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/a/b")
     parent = tree.write("a/cpu.max", "300000 100000\n")
     tree.write("a/b/cpu.max", "500000us 100000\n")
-    assert tree.read().cpu_quota_source == Source(parent, "300000 100000")
+    assert tree.read().cpu_quota_source == limits.Source(parent, "300000 100000")
 
 
 # ---------------------------------------------------------------------------
@@ -214,7 +218,7 @@ def test_v1_quota_minus_one_is_no_limit(tree: Tree) -> None:
     assert result.effective_cpus == HOST_CPUS
 
 
-def test_v1_combined_cpu_cpuacct_mount(tree: Tree) -> None:
+def test_v1_combined_cpu_cpuacct_mount(limits: ModuleType, tree: Tree) -> None:
     # Docker without a cgroup namespace: the path and the mount root are the
     # container's cgroup, so its files are at the mount point itself.
     tree.v1("/docker/abc", root="/docker/abc")
@@ -222,12 +226,12 @@ def test_v1_combined_cpu_cpuacct_mount(tree: Tree) -> None:
     tree.write("cpu,cpuacct/cpu.cfs_period_us", "100000\n")
     result = tree.read()
     assert result.cpu_quota == 1.5
-    assert result.cpu_quota_source == Source(quota, "150000 100000")
+    assert result.cpu_quota_source == limits.Source(quota, "150000 100000")
     assert result.effective_cpus == 2
     assert tree.read("floor").effective_cpus == 1
 
 
-def test_v1_separate_cpu_and_cpuacct_mounts(tree: Tree) -> None:
+def test_v1_separate_cpu_and_cpuacct_mounts(limits: ModuleType, tree: Tree) -> None:
     tree.set_cgroup("3:cpuacct:/job", "2:cpu:/job")
     tree.set_mountinfo(
         # cpuacct first: "cpu" must not match the "cpuacct" mount.
@@ -241,7 +245,7 @@ def test_v1_separate_cpu_and_cpuacct_mounts(tree: Tree) -> None:
     result = tree.read()
     assert result.cgroup_version == "v1"
     assert result.cpu_quota == 3.0
-    assert result.cpu_quota_source == Source(quota, "300000 100000")
+    assert result.cpu_quota_source == limits.Source(quota, "300000 100000")
 
 
 def test_v1_parent_quota_and_missing_period(tree: Tree) -> None:
@@ -269,7 +273,9 @@ def test_v1_parent_quota_and_missing_period(tree: Tree) -> None:
         ("9223372036854775808", "100000", None),
     ],
 )
-def test_parse_cfs_quota(quota: str, period: str, cores: Optional[float]) -> None:
+def test_parse_cfs_quota(
+    limits: ModuleType, quota: str, period: str, cores: Optional[float]
+) -> None:
     assert limits.parse_cfs_quota(quota + "\n", period + "\n") == cores
 
 
@@ -278,7 +284,7 @@ def test_parse_cfs_quota(quota: str, period: str, cores: Optional[float]) -> Non
 # ---------------------------------------------------------------------------
 
 
-def test_hybrid_v1_controller_wins(tree: Tree) -> None:
+def test_hybrid_v1_controller_wins(limits: ModuleType, tree: Tree) -> None:
     tree.set_cgroup("2:cpu,cpuacct:/", "1:name=systemd:/", "0::/")
     tree.set_mountinfo(
         mount_line(31, "/", "/sys/fs/cgroup", "tmpfs", "rw,mode=755"),
@@ -294,18 +300,18 @@ def test_hybrid_v1_controller_wins(tree: Tree) -> None:
     result = tree.read()
     assert result.cgroup_version == "hybrid"
     assert result.cpu_quota == 3.0
-    assert result.cpu_quota_source == Source(quota, "300000 100000")
+    assert result.cpu_quota_source == limits.Source(quota, "300000 100000")
     assert result.memory_limit == GiB
-    assert result.memory_limit_source == Source(memory, str(GiB))
+    assert result.memory_limit_source == limits.Source(memory, str(GiB))
 
 
-def test_v1_listed_but_not_mounted_falls_back_to_v2(tree: Tree) -> None:
+def test_v1_listed_but_not_mounted_falls_back_to_v2(limits: ModuleType, tree: Tree) -> None:
     tree.set_cgroup("2:cpu,cpuacct:/", "0::/")
     tree.set_mountinfo(mount_line(30, "/", "/sys/fs/cgroup", "cgroup2", "rw"))
     path = tree.write("cpu.max", "100000 100000\n")
     result = tree.read()
     assert result.cgroup_version == "v2"
-    assert result.cpu_quota_source == Source(path, "100000 100000")
+    assert result.cpu_quota_source == limits.Source(path, "100000 100000")
 
 
 # ---------------------------------------------------------------------------
@@ -313,30 +319,32 @@ def test_v1_listed_but_not_mounted_falls_back_to_v2(tree: Tree) -> None:
 # ---------------------------------------------------------------------------
 
 
-def test_mount_root_is_stripped_from_the_path(tree: Tree) -> None:
+def test_mount_root_is_stripped_from_the_path(limits: ModuleType, tree: Tree) -> None:
     tree.v1("/docker/abc/sub", root="/docker/abc")
     quota = tree.write("cpu,cpuacct/sub/cpu.cfs_quota_us", "200000\n")
     tree.write("cpu,cpuacct/sub/cpu.cfs_period_us", "100000\n")
     # Above the mount point is outside the container: never read.
     tree.write("cpu.cfs_quota_us", "1000\n")
     tree.write("cpu.cfs_period_us", "100000\n")
-    assert tree.read().cpu_quota_source == Source(quota, "200000 100000")
+    assert tree.read().cpu_quota_source == limits.Source(quota, "200000 100000")
 
 
-def test_path_outside_mount_root_uses_mount_point(tree: Tree) -> None:
+def test_path_outside_mount_root_uses_mount_point(limits: ModuleType, tree: Tree) -> None:
     tree.v1("/elsewhere/x", root="/docker/abc")
     quota = tree.write("cpu,cpuacct/cpu.cfs_quota_us", "200000\n")
     tree.write("cpu,cpuacct/cpu.cfs_period_us", "100000\n")
-    assert tree.read().cpu_quota_source == Source(quota, "200000 100000")
+    assert tree.read().cpu_quota_source == limits.Source(quota, "200000 100000")
 
 
-def test_cgroupns_dotdot_path_uses_mount_point(tree: Tree) -> None:
+def test_cgroupns_dotdot_path_uses_mount_point(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/../../other")
     path = tree.write("cpu.max", "200000 100000\n")
-    assert tree.read().cpu_quota_source == Source(path, "200000 100000")
+    assert tree.read().cpu_quota_source == limits.Source(path, "200000 100000")
 
 
-def test_hierarchy_mounted_twice_picks_the_root_holding_the_path(tree: Tree) -> None:
+def test_hierarchy_mounted_twice_picks_the_root_holding_the_path(
+    limits: ModuleType, tree: Tree
+) -> None:
     tree.set_cgroup("0::/pod/ctr")
     tree.set_mountinfo(
         mount_line(30, "/other", "/sys/fs/cgroup/a", "cgroup2", "rw"),
@@ -344,10 +352,10 @@ def test_hierarchy_mounted_twice_picks_the_root_holding_the_path(tree: Tree) -> 
     )
     tree.write("a/cpu.max", "100000 100000\n")
     path = tree.write("b/ctr/cpu.max", "300000 100000\n")
-    assert tree.read().cpu_quota_source == Source(path, "300000 100000")
+    assert tree.read().cpu_quota_source == limits.Source(path, "300000 100000")
 
 
-def test_escaped_mount_points_and_long_lines(tree: Tree) -> None:
+def test_escaped_mount_points_and_long_lines(limits: ModuleType, tree: Tree) -> None:
     tree.set_cgroup("2:cpu,cpuacct:/job", "3:memory:/job")
     long_optional = " ".join(f"shared:{i}" for i in range(8000))  # ~80 KiB
     assert len(long_optional) > 65536
@@ -363,8 +371,8 @@ def test_escaped_mount_points_and_long_lines(tree: Tree) -> None:
     tree.write("my cpu\tdir/job/cpu.cfs_period_us", "100000\n")
     memory = tree.write("back\\slash/job/memory.limit_in_bytes", f"{GiB}\n")
     result = tree.read()
-    assert result.cpu_quota_source == Source(quota, "200000 100000")
-    assert result.memory_limit_source == Source(memory, str(GiB))
+    assert result.cpu_quota_source == limits.Source(quota, "200000 100000")
+    assert result.memory_limit_source == limits.Source(memory, str(GiB))
     assert result.effective_cpus == 2
 
 
@@ -380,11 +388,11 @@ def test_escaped_mount_points_and_long_lines(tree: Tree) -> None:
         ("/a\\9xy", "/a\\9xy"),
     ],
 )
-def test_unescape_mount_field(field: str, decoded: str) -> None:
+def test_unescape_mount_field(limits: ModuleType, field: str, decoded: str) -> None:
     assert limits.unescape_mount_field(field) == decoded
 
 
-def test_parse_proc_cgroup_keeps_colons_in_paths() -> None:
+def test_parse_proc_cgroup_keeps_colons_in_paths(limits: ModuleType) -> None:
     lines = limits.parse_proc_cgroup("0::/a:b\n12:cpu,cpuacct:/x\nbad line\n3:memory:relative\n")
     assert lines == [
         limits.CgroupLine("0", frozenset(), "/a:b"),
@@ -404,11 +412,13 @@ def test_parse_proc_cgroup_keeps_colons_in_paths() -> None:
         ("/m/", "/", "/a/", ("/m/a", "/m")),
     ],
 )
-def test_cgroup_dirs(point: str, root: str, path: str, dirs: Sequence[str]) -> None:
+def test_cgroup_dirs(
+    limits: ModuleType, point: str, root: str, path: str, dirs: Sequence[str]
+) -> None:
     assert limits.cgroup_dirs(point, root, path) == tuple(dirs)
 
 
-def test_default_root_keeps_host_mount_points() -> None:
+def test_default_root_keeps_host_mount_points(limits: ModuleType) -> None:
     version, found = limits.resolve_hierarchies(
         "0::/a\n", mount_line(30, "/", "/sys/fs/cgroup", "cgroup2", "rw") + "\n"
     )
@@ -444,11 +454,13 @@ def test_v1_memory_unlimited_sentinel(tree: Tree) -> None:
         ("", 4096, None),
     ],
 )
-def test_parse_memory_limit_in_bytes(text: str, page_size: int, limit: Optional[int]) -> None:
+def test_parse_memory_limit_in_bytes(
+    limits: ModuleType, text: str, page_size: int, limit: Optional[int]
+) -> None:
     assert limits.parse_memory_limit_in_bytes(text + "\n", page_size) == limit
 
 
-def test_v1_hierarchical_memory_limit(tree: Tree) -> None:
+def test_v1_hierarchical_memory_limit(limits: ModuleType, tree: Tree) -> None:
     # The leaf is unlimited, and the limiting parent is hidden from the
     # container; memory.stat still reports it.
     tree.v1("/docker/abc", root="/docker/abc")
@@ -460,46 +472,50 @@ def test_v1_hierarchical_memory_limit(tree: Tree) -> None:
     )
     result = tree.read()
     assert result.memory_limit == GiB
-    assert result.memory_limit_source == Source(stat_path, f"hierarchical_memory_limit {GiB}")
+    assert result.memory_limit_source == limits.Source(
+        stat_path, f"hierarchical_memory_limit {GiB}"
+    )
     assert result.effective_memory == GiB
 
 
-def test_v1_memory_tightest_of_leaf_parent_and_stat(tree: Tree) -> None:
+def test_v1_memory_tightest_of_leaf_parent_and_stat(limits: ModuleType, tree: Tree) -> None:
     tree.v1("/a/b")
     parent = tree.write("memory/a/memory.limit_in_bytes", f"{2 * GiB}\n")
     tree.write("memory/a/b/memory.limit_in_bytes", f"{4 * GiB}\n")
     tree.write("memory/a/b/memory.stat", f"hierarchical_memory_limit {V1_UNLIMITED}\n")
     result = tree.read()
     assert result.memory_limit == 2 * GiB
-    assert result.memory_limit_source == Source(parent, str(2 * GiB))
+    assert result.memory_limit_source == limits.Source(parent, str(2 * GiB))
 
 
-def test_v1_use_hierarchy_zero_stops_the_walk(tree: Tree) -> None:
+def test_v1_use_hierarchy_zero_stops_the_walk(limits: ModuleType, tree: Tree) -> None:
     tree.v1("/a/b")
     tree.write("memory/memory.limit_in_bytes", f"{GiB}\n")
     tree.write("memory/a/memory.use_hierarchy", "0\n")
     tree.write("memory/a/memory.limit_in_bytes", f"{2 * GiB}\n")
     leaf = tree.write("memory/a/b/memory.limit_in_bytes", f"{3 * GiB}\n")
     result = tree.read()
-    assert result.memory_limit_source == Source(leaf, str(3 * GiB))
+    assert result.memory_limit_source == limits.Source(leaf, str(3 * GiB))
 
 
-def test_v2_parent_memory_limit_with_leaf_max(tree: Tree) -> None:
+def test_v2_parent_memory_limit_with_leaf_max(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/pod/ctr")
     parent = tree.write("pod/memory.max", f"{2 * GiB}\n")
     tree.write("pod/ctr/memory.max", "max\n")
     result = tree.read()
     assert result.memory_limit == 2 * GiB
-    assert result.memory_limit_source == Source(parent, str(2 * GiB))
+    assert result.memory_limit_source == limits.Source(parent, str(2 * GiB))
     assert result.effective_memory == 2 * GiB
 
 
-def test_memory_limit_above_host_is_reported_but_not_effective(tree: Tree) -> None:
+def test_memory_limit_above_host_is_reported_but_not_effective(
+    limits: ModuleType, tree: Tree
+) -> None:
     tree.v2("/pod")
     path = tree.write("pod/memory.max", f"{64 * GiB}\n")
     result = tree.read()
     assert result.memory_limit == 64 * GiB  # what the kernel says
-    assert result.memory_limit_source == Source(path, str(64 * GiB))
+    assert result.memory_limit_source == limits.Source(path, str(64 * GiB))
     assert result.host_memory == HOST_MEMORY
     assert result.effective_memory == HOST_MEMORY  # what the process can get
 
@@ -529,42 +545,44 @@ def test_memory_limit_above_host_is_reported_but_not_effective(tree: Tree) -> No
         ("0 - 3", None),
     ],
 )
-def test_parse_cpu_list(text: str, count: Optional[int]) -> None:
+def test_parse_cpu_list(limits: ModuleType, text: str, count: Optional[int]) -> None:
     assert limits.parse_cpu_list(text) == count
 
 
-def test_v1_cpuset(tree: Tree) -> None:
+def test_v1_cpuset(limits: ModuleType, tree: Tree) -> None:
     tree.v1("/job")
     tree.write("cpuset/cpuset.effective_cpus", "0-63\n")
     leaf = tree.write("cpuset/job/cpuset.effective_cpus", "0-3,8,10-11\n")
     tree.write("cpuset/job/cpuset.cpus", "0-63\n")  # effective_cpus takes precedence
     result = tree.read()
     assert result.cpuset_cpus == 7
-    assert result.cpuset_source == Source(leaf, "0-3,8,10-11")
+    assert result.cpuset_source == limits.Source(leaf, "0-3,8,10-11")
     assert result.effective_cpus == 7
 
 
-def test_v1_cpuset_cpus_when_no_effective_file(tree: Tree) -> None:
+def test_v1_cpuset_cpus_when_no_effective_file(limits: ModuleType, tree: Tree) -> None:
     tree.v1("/job")
     leaf = tree.write("cpuset/job/cpuset.cpus", "2-3\n")
     result = tree.read()
-    assert result.cpuset_source == Source(leaf, "2-3")
+    assert result.cpuset_source == limits.Source(leaf, "2-3")
     assert result.effective_cpus == 2
 
 
-def test_v2_cpuset_and_quota_together(tree: Tree) -> None:
+def test_v2_cpuset_and_quota_together(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/pod")
     tree.write("cpuset.cpus.effective", "0-63\n")
     path = tree.write("pod/cpuset.cpus.effective", "0-3\n")
     tree.write("pod/cpu.max", "600000 100000\n")
     result = tree.read()
     assert result.cpuset_cpus == 4
-    assert result.cpuset_source == Source(path, "0-3")
+    assert result.cpuset_source == limits.Source(path, "0-3")
     assert result.cpu_quota == 6.0
     assert result.effective_cpus == 4
 
 
-def test_affinity_caps_the_count(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_affinity_caps_the_count(
+    limits: ModuleType, tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(limits, "_affinity_cpus", lambda host: 3)
     tree.v2()
     tree.write("cpu.max", "800000 100000\n")
@@ -591,14 +609,15 @@ def test_affinity_caps_the_count(tree: Tree, monkeypatch: pytest.MonkeyPatch) ->
     ],
 )
 def test_compute_effective_cpus(
+    limits: ModuleType,
     args: Tuple[int, int, Optional[int], Optional[float]],
-    rounding: limits.Rounding,
+    rounding: _limits_py.Rounding,
     expected: int,
 ) -> None:
     assert limits.compute_effective_cpus(*args, rounding=rounding) == expected
 
 
-def test_bad_rounding_raises(tree: Tree) -> None:
+def test_bad_rounding_raises(limits: ModuleType, tree: Tree) -> None:
     tree.v2()
     for call in (tree.read, tree.count, limits.effective_cpu_count):
         with pytest.raises(ValueError, match="rounding must be one of"):
@@ -610,7 +629,7 @@ def test_bad_rounding_raises(tree: Tree) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _assert_all_unknown(result: limits.ContainerLimits) -> None:
+def _assert_all_unknown(result: _limits_py.ContainerLimits) -> None:
     assert result.cgroup_version is None
     assert result.cpu_quota is None and result.cpu_quota_source is None
     assert result.cpuset_cpus is None and result.cpuset_source is None
@@ -631,7 +650,7 @@ def test_no_proc_files(tree: Tree) -> None:
     _assert_all_unknown(tree.read())
 
 
-def test_missing_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_roots(limits: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "_host_cpus", lambda: HOST_CPUS)
     monkeypatch.setattr(limits, "_affinity_cpus", lambda host: HOST_CPUS)
     monkeypatch.setattr(limits, "_host_memory", lambda: HOST_MEMORY)
@@ -660,7 +679,9 @@ def test_unreadable_file_chmod_000(tree: Tree) -> None:
     assert result.cpu_quota == 3.0  # the leaf is unknown, its parent still counts
 
 
-def test_unreadable_file_eacces(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_file_eacces(
+    limits: ModuleType, tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Works as root too: the open fails as SELinux or snap confinement would make it fail.
     tree.v2("/pod")
     parent = tree.write("cpu.max", "300000 100000\n")
@@ -674,16 +695,16 @@ def test_unreadable_file_eacces(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(os, "open", deny)  # the module limits uses
     result = tree.read()
-    assert result.cpu_quota_source == Source(parent, "300000 100000")
+    assert result.cpu_quota_source == limits.Source(parent, "300000 100000")
 
 
-def test_directory_and_fifo_in_place_of_files(tree: Tree) -> None:
+def test_directory_and_fifo_in_place_of_files(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/pod")
     parent = tree.write("cpu.max", "300000 100000\n")
     (tree.cgroup_root / "pod" / "cpu.max").mkdir(parents=True)
     os.mkfifo(tree.path("pod/memory.max"))  # must not block
     result = tree.read()
-    assert result.cpu_quota_source == Source(parent, "300000 100000")
+    assert result.cpu_quota_source == limits.Source(parent, "300000 100000")
     assert result.memory_limit is None
 
 
@@ -708,7 +729,7 @@ def test_no_fd_leak(tree: Tree) -> None:
 
 
 @pytest.fixture
-def cache_ttl() -> Iterator[None]:
+def cache_ttl(limits: ModuleType) -> Iterator[None]:
     saved = _core_py.get_cache_ttl()
     limits.clear_cache()
     yield
@@ -717,12 +738,12 @@ def cache_ttl() -> Iterator[None]:
 
 
 def test_cache_default_roots_only(
-    cache_ttl: None, tree: Tree, monkeypatch: pytest.MonkeyPatch
+    limits: ModuleType, cache_ttl: None, tree: Tree, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: List[str] = []
     real = limits._read_cpu_view
 
-    def counting(proc: str, cgroup: str, resolved: object = None) -> limits._CpuView:
+    def counting(proc: str, cgroup: str, resolved: object = None) -> _limits_py._CpuView:
         calls.append(proc)
         return real(proc, cgroup)
 
@@ -745,7 +766,7 @@ def test_cache_default_roots_only(
 
 
 def test_cache_is_dropped_in_a_forked_child(
-    cache_ttl: None, monkeypatch: pytest.MonkeyPatch
+    limits: ModuleType, cache_ttl: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _core_py.set_cache_ttl(60)
     limits.effective_cpu_count()
@@ -760,10 +781,15 @@ def test_cache_is_dropped_in_a_forked_child(
     assert limits.effective_cpu_count() <= limits._host_cpus()
 
 
-def test_get_parallel_threads_container_aware(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "effective_cpu_count", lambda: 2)
-    assert _core_py.get_parallel_threads(container_aware=True) == 4
-    assert _core_py.get_parallel_threads("kubernetes", container_aware=True) == 16
+def test_get_parallel_threads_container_aware(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each core asks its own build: the twin _limits_py, the compiled core skyfast.limits.
+    used = _limits_py if impl is _core_py else skyfast.limits
+    monkeypatch.setattr(used, "effective_cpu_count", lambda: 2)
+    assert impl.get_parallel_threads(container_aware=True) == 4
+    assert impl.get_parallel_threads("kubernetes", container_aware=True) == 16
+    assert impl.get_parallel_threads(container_aware=False) == max(4, os.cpu_count() - 1)
 
 
 # ---------------------------------------------------------------------------
@@ -771,7 +797,7 @@ def test_get_parallel_threads_container_aware(monkeypatch: pytest.MonkeyPatch) -
 # ---------------------------------------------------------------------------
 
 
-def test_live_read_limits() -> None:
+def test_live_read_limits(limits: ModuleType) -> None:
     result = limits.read_limits()
     assert 1 <= result.effective_cpus <= result.host_cpus
     assert result.effective_cpus <= result.affinity_cpus
@@ -902,7 +928,7 @@ _cpu_max_text = st.one_of(
 @example("")
 @example("0" * 5000 + "1 1")
 @example("1" * 5000 + " 1")
-def test_cpu_max_matches_oracle(text: str) -> None:
+def test_cpu_max_matches_oracle(limits: ModuleType, text: str) -> None:
     assert limits.parse_cpu_max(text) == oracle_cpu_max(text)
 
 
@@ -910,7 +936,9 @@ def test_cpu_max_matches_oracle(text: str) -> None:
 @example("-1", "\n", "100000", "\n")
 @example("9223372036854775807", "", "1", "")
 @example("9223372036854775808", "", "1", "")
-def test_cfs_matches_oracle(quota: str, pad1: str, period: str, pad2: str) -> None:
+def test_cfs_matches_oracle(
+    limits: ModuleType, quota: str, pad1: str, period: str, pad2: str
+) -> None:
     assert limits.parse_cfs_quota(quota + pad1, period + pad2) == oracle_cfs(
         quota + pad1, period + pad2
     )
@@ -920,7 +948,9 @@ def test_cfs_matches_oracle(quota: str, pad1: str, period: str, pad2: str) -> No
 @example(V1_UNLIMITED, "\n", 4096)
 @example("9223372036854710272", "\n", 65536)
 @example(str(2**62 - 1), "", 4096)
-def test_memory_parsers_match_oracles(text: str, pad: str, page_size: int) -> None:
+def test_memory_parsers_match_oracles(
+    limits: ModuleType, text: str, pad: str, page_size: int
+) -> None:
     assert limits.parse_memory_max(text + pad) == oracle_memory_max(text + pad)
     assert limits.parse_memory_limit_in_bytes(text + pad, page_size) == oracle_limit_in_bytes(
         text + pad, page_size
@@ -942,7 +972,7 @@ _cpu_list_text = st.one_of(
 
 
 @given(_cpu_list_text)
-def test_cpu_list_matches_oracle(text: str) -> None:
+def test_cpu_list_matches_oracle(limits: ModuleType, text: str) -> None:
     # Keep the oracle's set small: skip ranges wider than a few thousand CPUs.
     numbers = [int(n) for n in re.findall("[0-9]+", text) if len(n) < 8]
     if any(n > 5000 for n in numbers) or any(len(n) >= 8 for n in re.findall("[0-9]+", text)):
@@ -958,7 +988,7 @@ def _escape(path: str) -> str:
 @given(st.text(min_size=1).filter(lambda s: "\0" not in s))
 @example("/a b\tc\nd\\e")
 @example("\\040")
-def test_mountinfo_round_trip(name: str) -> None:
+def test_mountinfo_round_trip(limits: ModuleType, name: str) -> None:
     point = "/sys/fs/cgroup/" + name
     line = mount_line(30, _escape("/r " + name), _escape(point), "cgroup2", "rw")
     mounts = limits.parse_cgroup_mounts("1 2 3\n" + line + "\n")
@@ -966,16 +996,18 @@ def test_mountinfo_round_trip(name: str) -> None:
 
 
 @given(st.text(), st.text())
-def test_resolve_never_raises(cgroup_text: str, mountinfo_text: str) -> None:
+def test_resolve_never_raises(limits: ModuleType, cgroup_text: str, mountinfo_text: str) -> None:
     version, found = limits.resolve_hierarchies(cgroup_text, mountinfo_text, "/tmp/x")
     assert version in (None, "v1", "v2", "hybrid")
     assert set(found) <= {"cpu", "cpuset", "memory"}
 
 
 @given(_cpu_max_text, _cpu_max_text, st.one_of(_number, st.text()), _pad)
-def test_fake_tree_matches_oracle(leaf: str, parent: str, memory: str, pad: str) -> None:
+def test_fake_tree_matches_oracle(
+    limits: ModuleType, leaf: str, parent: str, memory: str, pad: str
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        tree = Tree(Path(tmp))
+        tree = Tree(Path(tmp), limits)
         tree.v2("/pod/ctr")
         files: Dict[str, str] = {"pod/cpu.max": parent, "pod/ctr/cpu.max": leaf}
         files["pod/ctr/memory.max"] = memory + pad
@@ -987,3 +1019,57 @@ def test_fake_tree_matches_oracle(leaf: str, parent: str, memory: str, pad: str)
         assert result.cpu_quota == (min(quotas) if quotas else None)
         assert result.memory_limit == oracle_memory_max(memory + pad)
         assert 1 <= result.effective_cpus <= result.host_cpus
+
+
+# ---------------------------------------------------------------------------
+# the two builds agree: compiled _limits_c and pure-Python _limits_py
+# ---------------------------------------------------------------------------
+
+_shape = st.sampled_from(["v1", "v2", "hybrid"])
+_depth_path = st.lists(st.sampled_from(["pod", "ctr", "a b", "x\ty"]), max_size=3).map(
+    lambda parts: "/" + "/".join(parts)
+)
+_v1_text = st.one_of(_number, st.sampled_from(["-1", V1_UNLIMITED, "100000"])).map(
+    lambda t: t + "\n"
+)
+_cgroup_files = st.dictionaries(
+    st.sampled_from(
+        [
+            "cpu.max",
+            "memory.max",
+            "cpuset.cpus.effective",
+            "cpu.cfs_quota_us",
+            "cpu.cfs_period_us",
+            "memory.limit_in_bytes",
+            "memory.stat",
+            "cpuset.effective_cpus",
+        ]
+    ),
+    st.one_of(_cpu_max_text, _v1_text, st.from_regex(r"\A[0-9,\-]{0,12}\n?\Z"), st.text()),
+)
+
+
+@given(_shape, _depth_path, st.lists(_cgroup_files, min_size=1, max_size=4), _pad)
+def test_builds_agree_on_generated_trees(
+    compiled_limits: ModuleType, shape: str, path: str, levels: List[Dict[str, str]], pad: str
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Tree(Path(tmp), _limits_py)
+        getattr(tree, "v1" if shape != "v2" else "v2")(path)
+        if shape == "hybrid":
+            with open(tree.proc / "self" / "cgroup", "a") as f:
+                f.write(f"0::{path}\n")
+        parts = [p for p in path.split("/") if p]
+        for depth, files in enumerate(levels):
+            rel = "/".join(parts[:depth])
+            for name, text in files.items():
+                for base in ("", "cpu,cpuacct/", "cpuset/", "memory/"):
+                    target = tree.cgroup_root / (base + rel) / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes((text + pad).encode("utf-8", "surrogatepass"))
+        roots = {"proc_root": str(tree.proc), "cgroup_root": str(tree.cgroup_root)}
+        for rounding in ("ceil", "floor", "round"):
+            want = dataclasses.astuple(_limits_py.read_limits(rounding=rounding, **roots))
+            got = dataclasses.astuple(compiled_limits.read_limits(rounding=rounding, **roots))
+            assert got == want
+            assert compiled_limits.effective_cpu_count(rounding=rounding, **roots) == want[-2]
