@@ -1,4 +1,4 @@
-"""Side-by-side comparison without the CLI: ``python benchmarks/compare.py [--quick] ...``.
+"""Side-by-side comparison without the CLI: ``python benchmarks/compare.py [--full] ...``.
 
 The same as ``python -m skyfast bench``: SkyPilot 0.14.1 vs skyfast (compiled,
 warm and cold) vs the pure-Python twin vs the closest stdlib/psutil call, in
@@ -17,7 +17,9 @@ from typing import List, Optional
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small inputs, fewer rounds (<20 s)")
+    parser.add_argument(
+        "--full", action="store_true", help="full-size inputs (default: quick, < 20 s)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write every number as JSON")
     parser.add_argument(
         "--no-skypilot", action="store_true", help="do not import SkyPilot (no reference column)"
@@ -35,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     rows = _bench.run(
         against_skypilot=not args.no_skypilot,
-        quick=args.quick,
+        quick=not args.full,
         json_path=args.json,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
         memory=not args.no_memory,

@@ -47,7 +47,7 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from ._common import env_flag
 
@@ -1185,12 +1185,14 @@ def run(
     json_path: Optional[str],
     progress: Optional[Callable[[str], None]],
     memory: bool = True,
+    json_stream: Optional[TextIO] = None,
 ) -> List[Row]:
     """Measure every row; return the row dicts (time rows, memory rows, the summary).
 
     ``quick`` shrinks the 64 MiB / 100 MB inputs and the memory inputs and uses
-    fewer rounds (each such row says so); ``json_path`` also writes everything,
-    with machine information, as JSON.  ``memory=False`` skips the memory rows.
+    fewer rounds (each such row says so); ``json_path`` (a file) and
+    ``json_stream`` (an open text stream) also get everything, with machine
+    information, as JSON.  ``memory=False`` skips the memory rows.
     """
     say = progress or (lambda _msg: None)
     started = time.monotonic()
@@ -1214,7 +1216,7 @@ def run(
             rows.extend(memory_rows(quick=quick, against_skypilot=against_skypilot, progress=say))
     rows.append(_summary(rows))
     elapsed = time.monotonic() - started
-    if json_path:
+    if json_path or json_stream is not None:
         doc = {
             "machine": machine_info(impls),
             "settings": {
@@ -1227,9 +1229,13 @@ def run(
             },
             "rows": rows,
         }
-        with open(json_path, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, default=repr)
-            f.write("\n")
+        if json_stream is not None:
+            json.dump(doc, json_stream, indent=2, default=repr)
+            json_stream.write("\n")
+        if json_path:
+            with open(json_path, "w", encoding="utf-8") as f:
+                json.dump(doc, f, indent=2, default=repr)
+                f.write("\n")
     return rows
 
 

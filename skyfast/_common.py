@@ -48,9 +48,12 @@ def load_implementation(compiled: str, python: str) -> Tuple[ModuleType, str]:
     if not env_flag("SKYFAST_NO_EXTENSIONS"):
         try:
             return importlib.import_module(compiled), "cython"
-        except ImportError:
+        except ImportError as e:
             if env_flag("SKYFAST_REQUIRE_EXTENSIONS"):
-                raise
+                raise ImportError(
+                    f"SKYFAST_REQUIRE_EXTENSIONS is set but {compiled} cannot be imported "
+                    f"(build skyfast with Cython and a C compiler): {e}"
+                ) from e
     return importlib.import_module(python), "python"
 
 

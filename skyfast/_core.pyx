@@ -1064,7 +1064,9 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
     """The last ``n`` lines of a file, split on ``b'\\n'`` only, each decoded on its own.
 
     Every returned line but the last ends in ``'\\n'``; trailing ``'\\r'`` are
-    stripped.  ``chunk_size`` is checked but does not change the result.
+    stripped.  ``chunk_size`` is checked but does not change the result: the
+    file is scanned backwards in growing blocks, and only the bytes of the
+    returned lines are kept.
     """
     cdef int overflow = 0
     cdef long long want, want_total

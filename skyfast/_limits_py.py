@@ -710,7 +710,7 @@ _cpu_cache: Optional[Tuple[int, float, _CpuView]] = None
 
 
 def clear_cache() -> None:
-    """Forget the cached cgroup CPU limits (``skyfast.clear_cache()`` does not reach them)."""
+    """Forget the cached cgroup CPU limits (``skyfast.clear_cache()`` clears them too)."""
     global _cpu_cache
     _cpu_cache = None
 

@@ -1,0 +1,123 @@
+"""The command line: ``python -m skyfast`` (and the ``skyfast`` script, same ``main``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List
+
+import pytest
+
+import skyfast
+from skyfast import limits
+from skyfast.__main__ import main
+
+FUNCTIONS = {
+    "is_process_alive", "get_cpu_count", "get_parallel_threads", "base36_encode",
+    "get_mem_size_gb", "hash_file", "get_max_workers_for_file_mounts", "read_last_n_lines",
+    "format_float", "estimate_fd_for_dir", "find_free_port", "truncate_long_string",
+}  # fmt: skip
+
+
+def run_cli(
+    child_env: Dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "skyfast", *args],
+        env=child_env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def report(text: str) -> Dict[str, str]:
+    """``name    value`` lines (names may be indented) as a dict."""
+    rows = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition("  ")
+        rows[key] = value.strip()
+    return rows
+
+
+def test_help_lists_the_commands(child_env):
+    proc = run_cli(child_env, "--help")
+    assert proc.returncode == 0, proc.stderr
+    for word in ("info", "bench", "exit codes"):
+        assert word in proc.stdout
+    proc = run_cli(child_env, "bench", "--help")
+    assert proc.returncode == 0
+    for option in ("--full", "--json", "--against", "--no-memory"):
+        assert option in proc.stdout
+
+
+def test_version(child_env):
+    proc = run_cli(child_env, "--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"skyfast {skyfast.__version__}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["bogus"], ["bench", "--full", "--quick"], ["bench", "--against", "numpy"], ["info", "-x"]],
+)
+def test_bad_arguments_exit_2(child_env, args: List[str]):
+    proc = run_cli(child_env, *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "usage: skyfast" in proc.stderr and "error:" in proc.stderr
+
+
+def test_info_reports_what_the_library_answers(child_env):
+    proc = run_cli(child_env, "info")
+    assert proc.returncode == 0, proc.stderr
+    rows = report(proc.stdout)
+    assert rows["skyfast"] == f"{skyfast.__version__} ({skyfast.IMPLEMENTATION} implementation)"
+    assert rows["get_cpu_count()"] == repr(skyfast.get_cpu_count())
+    assert rows["get_parallel_threads('kubernetes')"] == repr(
+        skyfast.get_parallel_threads("kubernetes")
+    )
+    assert rows["get_max_workers_for_file_mounts({})"] == repr(skyfast.get_max_workers({}))
+    assert rows["os.cpu_count()"] == repr(os.cpu_count())
+    found = limits.read_limits()
+    assert rows["effective_cpus"] == repr(found.effective_cpus)
+    assert rows["cgroup_version"] == repr(found.cgroup_version)
+    assert rows["cpu_quota_source"] == repr(found.cpu_quota_source)  # where it came from
+
+
+def test_info_shows_the_pod_variables(child_env):
+    env = dict(child_env, SKYPILOT_POD_CPU_CORE_LIMIT="3")
+    proc = run_cli(env, "info")
+    assert proc.returncode == 0, proc.stderr
+    rows = report(proc.stdout)
+    assert rows["$SKYPILOT_POD_CPU_CORE_LIMIT"] == "'3'"
+    assert rows["get_cpu_count()"] == "3"
+
+
+def test_against_skypilot_without_skypilot_exits_2(child_env):
+    code = (
+        "import sys; sys.modules['sky'] = None\n"  # as if SkyPilot were not installed
+        "from skyfast.__main__ import main\n"
+        "sys.exit(main(['bench', '--against', 'skypilot']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert "pip install skypilot==0.14.1" in proc.stderr
+
+
+def test_bench_json_to_stdout(child_env):
+    """The quick comparison runs end to end: every function measured, no result mismatch."""
+    proc = run_cli(child_env, "bench", "--json", "--no-memory", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)  # JSON only: the table is not printed
+    assert doc["settings"]["quick"] is True
+    assert doc["machine"]
+    measured = {row["function"] for row in doc["rows"] if "function" in row}
+    assert FUNCTIONS <= measured
+    assert not [row for row in doc["rows"] if row.get("status") == "MISMATCH"]
+    assert "..." in proc.stderr  # the progress display (plain lines off a terminal)
+
+
+def test_main_is_callable_in_process(capsys):
+    assert main(["info"]) == 0
+    assert "container limits" in capsys.readouterr().out
