@@ -13,7 +13,11 @@ import builtins
 import contextlib
 import importlib
 import os
+import shutil
 import sys
+import tempfile
+import threading
+import time
 import warnings
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
@@ -394,3 +398,39 @@ def _children_import_the_skyfast_under_test(
         patch.setenv("PYTHONPATH", parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
     yield
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def short_dir() -> Iterator[str]:
+    """A short directory (unix socket paths are limited to 107 bytes)."""
+    d = tempfile.mkdtemp(prefix="sf", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _call_with_watchdog(
+    fn: Callable[..., Any], fifo: str, *args: Any
+) -> Tuple[float, Tuple[Any, ...]]:
+    """Call fn(fifo, ...); if it blocks, a writer opened after 2 s unblocks it (the test fails)."""
+
+    def unblock() -> None:
+        os.close(os.open(fifo, os.O_WRONLY))
+
+    timer = threading.Timer(2.0, unblock)
+    timer.daemon = True
+    timer.start()
+    start = time.monotonic()
+    try:
+        try:
+            result: Tuple[Any, ...] = ("ok", fn(fifo, *args))
+        except Exception as e:  # the exception is the result
+            result = ("err", e)
+        return time.monotonic() - start, result
+    finally:
+        timer.cancel()
+
+
+@pytest.fixture(name="call_with_watchdog", scope="session")
+def call_with_watchdog_fixture() -> Callable[..., Tuple[float, Tuple[Any, ...]]]:
+    """``(seconds, ("ok", value) | ("err", exc))`` of a call on a FIFO that may block."""
+    return _call_with_watchdog

@@ -8,10 +8,8 @@ import pathlib
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 from hypothesis import example, given
@@ -54,16 +52,6 @@ def check_types(result: Any) -> None:
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return tmp_path_factory.mktemp("rlnl")
-
-
-@pytest.fixture(scope="module")
-def short_dir() -> Iterator[str]:
-    """A short directory (unix socket paths are limited to 107 bytes)."""
-    d = tempfile.mkdtemp(prefix="sf", dir="/tmp")
-    yield d
-    for name in os.listdir(d):
-        os.unlink(os.path.join(d, name))
-    os.rmdir(d)
 
 
 # --- 1. SPEC 2.8 vectors ------------------------------------------------------------
@@ -413,28 +401,7 @@ def test_reference_hangs_on_chunk_size_zero_under_O(sky, tmp_path, reference_blo
     assert blocked  # ... and loops forever on chunk_size=0 there
 
 
-def call_with_watchdog(fn, fifo: str, *args: Any) -> Tuple[float, Tuple[Any, ...]]:
-    """Call fn(fifo, ...); if it blocks, a writer opened after 2 s unblocks it (the test fails)."""
-
-    def unblock() -> None:
-        fd = os.open(fifo, os.O_WRONLY)
-        os.close(fd)
-
-    timer = threading.Timer(2.0, unblock)
-    timer.daemon = True
-    timer.start()
-    start = time.monotonic()
-    try:
-        try:
-            result: Tuple[Any, ...] = ("ok", fn(fifo, *args))
-        except Exception as e:  # the exception is the result
-            result = ("err", e)
-        return time.monotonic() - start, result
-    finally:
-        timer.cancel()
-
-
-def test_fifo_raises_runtime_error_at_once(impl, tmp_path):
+def test_fifo_raises_runtime_error_at_once(impl, tmp_path, call_with_watchdog):
     fifo = str(tmp_path / "fifo")
     os.mkfifo(fifo)
     elapsed, result = call_with_watchdog(impl.read_last_n_lines, fifo, 1)
