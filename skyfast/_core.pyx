@@ -928,8 +928,7 @@ cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
             return got
         if errno != EINTR:
             return -1
-        if PyErr_CheckSignals() < 0:
-            return -2
+        PyErr_CheckSignals()   # a raising handler propagates (declared except -1)
 
 
 # Files from 8 MiB on are read by a helper thread while the caller hashes, which
@@ -1027,8 +1026,7 @@ cdef Py_ssize_t _pread_full(int fd, char *buf, Py_ssize_t n, off_t offset) excep
             r = pread(fd, buf + got, n - got, offset + got)
         if r < 0:
             if errno == EINTR:
-                if PyErr_CheckSignals() < 0:
-                    return -2
+                PyErr_CheckSignals()   # a raising handler propagates (declared except -1)
                 continue
             return -1
         if r == 0:
