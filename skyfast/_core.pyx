@@ -911,8 +911,9 @@ cdef int _open_for_reading(bytes encoded, object filename, stat_t *st) except -1
 
 
 cdef int _refuse_fifo(int fd, stat_t *st, object filename) except -1:
+    # No close(fd) here: the caller's finally closes it (a second close could hit a
+    # descriptor another thread has just been given under the same number).
     if S_ISFIFO(st.st_mode) or S_ISSOCK(st.st_mode):
-        close(fd)
         raise OSError(EINVAL, "Is a FIFO or socket; refusing to read it (it could block forever)",
                       filename)
     return 0
@@ -1169,12 +1170,13 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
                     if buf[size - 1] == b'\n':
                         stop -= 1
                         p -= 1
-                while want > 0:
-                    hit = <char*>memrchr(buf, b'\n', p - buf)
-                    if hit == NULL:
-                        break
-                    want -= 1
-                    p = hit
+                with nogil:   # a scan over megabytes must not hold up other threads
+                    while want > 0:
+                        hit = <char*>memrchr(buf, b'\n', p - buf)
+                        if hit == NULL:
+                            break
+                        want -= 1
+                        p = hit
                 if want == 0:
                     start = block_start + (p - buf) + 1
                     break
@@ -1211,12 +1213,19 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
         # Split [p, p + span) on '\n' and decode each line.
         count = 1
         q = p
-        while True:
-            hit = <char*>memchr(q, b'\n', p + span - q)
-            if hit == NULL:
-                break
-            count += 1
-            q = hit + 1
+        with nogil:
+            while True:
+                hit = <char*>memchr(q, b'\n', p + span - q)
+                if hit == NULL:
+                    break
+                count += 1
+                q = hit + 1
+            while count > want_total:
+                # The file changed between the scan and the read: keep the last n lines.
+                hit = <char*>memchr(p, b'\n', span)
+                span -= hit + 1 - p
+                p = hit + 1
+                count -= 1
         lines = PyList_New(count)
         q = p
         for i in range(count):
@@ -1226,6 +1235,11 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
             Py_INCREF(line)
             PyList_SET_ITEM(lines, i, line)
             q += line_len + 1
+            if (i & 4095) == 4095:
+                # Building many lines holds the GIL; offer it to waiting threads
+                # now and then, as the interpreter's switch interval would.
+                with nogil:
+                    pass
         return lines
     finally:
         free(buf)

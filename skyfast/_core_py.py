@@ -122,6 +122,10 @@ def is_process_alive(
     # pid 0 and negative pids name process groups: never probe them.
     if pid <= 0 or pid > _PID_T_MAX:
         return False
+    if create_time is None and pid == os.getpid():
+        # The caller itself: running, a group leader, not a zombie (as the compiled
+        # core answers; no pidfd needed, so no EMFILE when descriptors run out).
+        return True
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -431,7 +435,8 @@ def read_last_n_lines(
             data = _pread_all(fd, start, stop)
     except OSError as e:
         raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
-    pieces = data.split(b"\n")
+    # [-n:]: if the file changed between the scan and the read, the span may hold more.
+    pieces = data.split(b"\n")[-n:]
     lines = [p.decode(encoding, errors=errors).rstrip("\r") + "\n" for p in pieces]
     lines[-1] = lines[-1][:-1]
     return lines

@@ -1,0 +1,171 @@
+"""Reliability (SPEC 7, 2.6, 2.8, 3): special files never hang and give the documented errors.
+
+test_hash_file.py and test_read_last_n_lines.py already pin the FIFO-with-no-writer and
+socket FIX (and that the reference blocks) and most single-file errors.  This module adds
+the cases they lack -- a FIFO that *has* a writer and buffered data, FIFOs and sockets
+reached through a symlink or given as bytes/pathlib -- and checks all special files in
+one table: the compiled core, the twin and (where it does not hang) SkyPilot agree.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import socket
+import tempfile
+import time
+from types import ModuleType
+from typing import Any, Callable, Iterator, Tuple
+
+import pytest
+
+Outcome = Callable[..., Tuple[Any, ...]]
+
+# SPEC 3 says "at once"; 100 ms is the brief's bound, generous for a shared 2-core box.
+AT_ONCE = 0.1
+
+
+@pytest.fixture
+def specials() -> Iterator[dict]:
+    """FIFOs (without and with a writer), a listening unix socket and links to them."""
+    d = tempfile.mkdtemp(prefix="sfsp", dir="/tmp")  # short: unix socket paths <= 107 bytes
+    paths = {
+        "fifo": os.path.join(d, "fifo"),
+        "fifo_w": os.path.join(d, "fifo_w"),
+        "sock": os.path.join(d, "s.sock"),
+    }
+    os.mkfifo(paths["fifo"])
+    os.mkfifo(paths["fifo_w"])
+    # O_RDWR never blocks on a FIFO: this process is its writer, with data waiting.
+    writer = os.open(paths["fifo_w"], os.O_RDWR | os.O_NONBLOCK)
+    os.write(writer, b"line one\nline two\n")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(paths["sock"])
+    server.listen()
+    for name in ("fifo", "fifo_w", "sock"):
+        link = os.path.join(d, name + ".lnk")
+        os.symlink(paths[name], link)
+        paths[name + "_link"] = link
+    paths["dir"] = d
+    loop = os.path.join(d, "loop")
+    os.symlink(loop, loop)
+    paths["loop"] = loop
+    try:
+        yield paths
+    finally:
+        server.close()
+        os.close(writer)
+        shutil.rmtree(d)
+
+
+BLOCKING = ["fifo", "fifo_w", "sock", "fifo_link", "fifo_w_link", "sock_link"]
+
+
+@pytest.mark.parametrize("name", BLOCKING)
+@pytest.mark.parametrize("form", [str, os.fsencode, pathlib.Path], ids=["str", "bytes", "path"])
+def test_fifo_and_socket_fail_at_once(impl: ModuleType, specials: dict, name: str,
+                                      form: Callable[[str], Any]) -> None:
+    """FIFO (with or without a writer) and socket, direct or via a symlink: an error at once."""
+    path = form(specials[name])
+    start = time.monotonic()
+    with pytest.raises(OSError):
+        impl.hash_file(path, "sha256")
+    middle = time.monotonic()
+    with pytest.raises(RuntimeError) as info:
+        impl.read_last_n_lines(path, 2)
+    end = time.monotonic()
+    assert isinstance(info.value.__cause__, OSError)
+    assert str(info.value) == f"Failed to read last 2 lines from {path}: {info.value.__cause__}"
+    assert middle - start < AT_ONCE
+    assert end - middle < AT_ONCE
+
+
+def test_fifo_data_is_left_for_its_reader(impl: ModuleType, specials: dict) -> None:
+    """Refusing a FIFO consumes none of its data (nothing is read before the refusal)."""
+    with pytest.raises(OSError):
+        impl.hash_file(specials["fifo_w"], "sha256")
+    with pytest.raises(RuntimeError):
+        impl.read_last_n_lines(specials["fifo_w"], 1)
+    fd = os.open(specials["fifo_w"], os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert os.read(fd, 100) == b"line one\nline two\n"
+    finally:
+        os.close(fd)
+
+
+def _key(o: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """Outcomes compare by digest for hash objects, else as they are."""
+    if o[0] == "ok" and hasattr(o[1], "hexdigest"):
+        return ("ok", o[1].name, o[1].hexdigest())
+    return o
+
+
+CASES = {
+    "/dev/null": lambda p: "/dev/null",
+    "/proc/self/status": lambda p: "/proc/self/status",
+    "directory": lambda p: p["dir"],
+    "symlink loop": lambda p: p["loop"],
+    "socket": lambda p: p["sock"],
+    "fifo": lambda p: p["fifo"],
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_documented_errors_match_twin(impl: ModuleType, py_impl: ModuleType, outcome: Outcome,
+                                      specials: dict, case: str) -> None:
+    """Each special file gives the compiled core exactly the twin's value or error."""
+    path = CASES[case](specials)
+    for fn in ("hash_file", "read_last_n_lines"):
+        args = (path, "sha256") if fn == "hash_file" else (path, 3)
+        ours = _key(outcome(getattr(impl, fn), *args))
+        twin = _key(outcome(getattr(py_impl, fn), *args))
+        if case == "/proc/self/status" and fn == "hash_file":
+            # The file differs between reads (it reports this process's own memory use).
+            assert ours[0] == twin[0] == "ok" and ours[1] == "sha256"
+            continue
+        assert ours == twin, fn
+
+
+EXPECTED_KIND = {
+    # (hash_file, read_last_n_lines) -- SPEC 2.6 and 2.8.
+    "/dev/null": ("ok", "ok"),
+    "/proc/self/status": ("ok", RuntimeError),
+    "directory": (IsADirectoryError, RuntimeError),
+    "symlink loop": (OSError, FileNotFoundError),  # ELOOP; 2.8: a bad link is "not found"
+    "socket": (OSError, RuntimeError),
+    "fifo": (OSError, RuntimeError),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_documented_error_kinds(impl: ModuleType, outcome: Outcome, specials: dict,
+                                case: str) -> None:
+    """The kinds SPEC 2.6/2.8 document: open()'s errors for hash_file, RuntimeError wrapping."""
+    path = CASES[case](specials)
+    got = (outcome(impl.hash_file, path, "sha256"), outcome(impl.read_last_n_lines, path, 3))
+    for o, want in zip(got, EXPECTED_KIND[case]):
+        if want == "ok":
+            assert o[0] == "ok", o
+        else:
+            assert o[0] == "err" and issubclass(o[1], want), (o, want)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("case", [c for c in CASES if c != "fifo"])  # the reference blocks
+def test_documented_errors_match_reference(impl: ModuleType, sky: Any, outcome: Outcome,
+                                           specials: dict, case: str) -> None:
+    """Where SkyPilot 0.14.1 does not hang, skyfast gives its value or error (EXACT)."""
+    path = CASES[case](specials)
+    for fn in ("hash_file", "read_last_n_lines"):
+        args = (path, "sha256") if fn == "hash_file" else (path, 3)
+        ours = _key(outcome(getattr(impl, fn), *args))
+        ref = _key(outcome(getattr(sky.common, fn), *args))
+        if case == "/proc/self/status" and fn == "hash_file":
+            assert ours[0] == ref[0] == "ok" and ours[1] == ref[1]
+            continue
+        if ref[0] == "err" and ref[1] is AssertionError:  # 2.8: our subclass of it
+            assert ours[0] == "err" and issubclass(ours[1], AssertionError), fn
+            assert ours[2] == ref[2], fn
+            continue
+        assert ours == ref, fn
