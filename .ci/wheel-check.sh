@@ -7,8 +7,8 @@
 #   4. twine check, auditwheel repair to a manylinux tag,
 #   5. a fresh venv with the repaired wheel and its [test,reference] extras, and
 #      the test suite run against it from a directory holding no skyfast sources,
-#   6. the installed package uses the compiled core; `skyfast --help` and
-#      `skyfast info` run.
+#   6. the installed package uses the compiled core; `skyfast --help`,
+#      `skyfast info` and `skyfast bench` run.
 #
 #   PYTHON=python3.11 .ci/wheel-check.sh      (default: python3)
 #
@@ -82,6 +82,7 @@ echo "sdist: $(wc -l <"$work/sdist.txt") entries, sources only"
 unzip -Z1 "${wheel[0]}" | sort >"$work/wheel.txt"
 grep -qE '^skyfast/_core\..*\.so$' "$work/wheel.txt" || fail "wheel has no compiled core"
 grep -qE '^skyfast/_limits_c\..*\.so$' "$work/wheel.txt" || fail "wheel has no compiled limits module"
+grep -qE '\.dist-info/licenses/LICENSE$' "$work/wheel.txt" || fail "wheel has no LICENSE"
 for f in skyfast/py.typed skyfast/_core.pyi skyfast/integrations/skypilot.py; do
     grep -qxF "$f" "$work/wheel.txt" || fail "wheel lacks $f"
 done
@@ -123,6 +124,8 @@ step "installed package: compiled core, console script"
 "$env_py" -I -c "import skyfast; assert skyfast.IMPLEMENTATION == 'cython', skyfast.IMPLEMENTATION"
 "$work/env/bin/skyfast" --help >/dev/null
 "$work/env/bin/skyfast" info
+# The quick comparison through the console script (SkyPilot is in this venv).
+"$work/env/bin/skyfast" bench --against skypilot --no-memory >/dev/null
 
 echo "::: [$((SECONDS - step_start))s] done"
 echo "::: wheel check passed in $((SECONDS - start))s"
