@@ -110,7 +110,8 @@ def _bench(
 ) -> int:
     from . import _bench
 
-    if against == "skypilot" and not _skypilot_importable():
+    have_skypilot = _skypilot_importable()
+    if against == "skypilot" and not have_skypilot:
         print("skyfast: --against skypilot needs SkyPilot: pip install skypilot==0.14.1",
               file=sys.stderr)
         return 2
@@ -118,7 +119,7 @@ def _bench(
     to_stdout = json_path == "-"
     try:
         rows = _bench.run(
-            against_skypilot=against == "skypilot" or _skypilot_importable(),
+            against_skypilot=have_skypilot,
             quick=quick,
             json_path=None if to_stdout else json_path,
             progress=progress,

@@ -1229,13 +1229,12 @@ def run(
             },
             "rows": rows,
         }
+        text = json.dumps(doc, indent=2, default=repr) + "\n"
         if json_stream is not None:
-            json.dump(doc, json_stream, indent=2, default=repr)
-            json_stream.write("\n")
+            json_stream.write(text)
         if json_path:
             with open(json_path, "w", encoding="utf-8") as f:
-                json.dump(doc, f, indent=2, default=repr)
-                f.write("\n")
+                f.write(text)
     return rows
 
 

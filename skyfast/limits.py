@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _limits_py
 from ._common import load_implementation
 
 if TYPE_CHECKING:
     from ._limits_py import *  # noqa: F403  (type checkers see the typed source)
+    from ._limits_py import __all__ as _names
 
     IMPLEMENTATION = "python"
 else:
+    # Only the chosen build is imported: the compiled one carries the same __all__.
     _impl, IMPLEMENTATION = load_implementation("skyfast._limits_c", "skyfast._limits_py")
-    globals().update({name: getattr(_impl, name) for name in _limits_py.__all__})
+    _names = _impl.__all__
+    globals().update({name: getattr(_impl, name) for name in _names})
 
-__all__ = ["IMPLEMENTATION", *_limits_py.__all__]
+__all__ = ["IMPLEMENTATION", *_names]
