@@ -935,7 +935,9 @@ cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
 # Files from 8 MiB on are read by a helper thread while the caller hashes, which
 # hides the page-cache copy when a second core is free (sha256 of 64 MiB: ~90% of
 # hashing the same bytes in memory serially, 95-98% overlapped).  Below that, the
-# thread's start (~35 us here) and wake-ups cost about what they would hide.
+# thread's start (~35 us here) and wake-ups cost about what they would hide.  A
+# thread allowed on one CPU only (taskset, a pinned worker) hashes serially: the
+# helper would take turns with it on that CPU and hide nothing.
 cdef enum:
     _OVERLAP_MIN_SIZE = 8 << 20
     _OVERLAP_BLOCK = 512 << 10
@@ -986,7 +988,8 @@ def hash_file(path, hash_alg):
         _refuse_fifo(fd, &st, path)
         digest = _new_hash(hash_alg)
         update = digest.update
-        if S_ISREG(st.st_mode) and st.st_size >= _OVERLAP_MIN_SIZE:
+        if (S_ISREG(st.st_mode) and st.st_size >= _OVERLAP_MIN_SIZE
+                and sf_affinity_count() >= 2):
             if _hash_overlapped(fd, update):
                 return digest
         # One read for small regular files; 1 MiB blocks otherwise.

@@ -83,6 +83,49 @@ def test_large_files_leave_no_thread_or_fd(impl, tmp_path):
     assert sorted(os.listdir("/proc/self/fd")) == fds
 
 
+# A child pinned to CPUs ARGS[1] hashes ARGS[0] while a sampler thread lists its tasks;
+# it prints how many tasks appeared that were neither its own nor the sampler's.
+_HELPER_SEEN = r"""
+import threading
+os.sched_setaffinity(0, {int(c) for c in ARGS[1].split(",")})
+base = set(os.listdir("/proc/self/task"))
+seen, done = set(), threading.Event()
+
+def sample():
+    while not done.is_set():
+        seen.update(os.listdir("/proc/self/task"))
+
+sampler = threading.Thread(target=sample)
+sampler.start()
+for _ in range(3):
+    impl.hash_file(ARGS[0], "sha256")
+done.set()
+sampler.join()
+emit(len(seen - base - {str(sampler.native_id)}))
+"""
+
+
+@pytest.mark.parametrize("cpus", ["one", "two"])
+def test_large_files_helper_only_with_a_second_cpu(core_built, child_env, tmp_path, cpus):
+    """The read-ahead helper starts only when the caller may run on two CPUs or more."""
+    from _reliability import run_child
+
+    if not core_built:
+        pytest.skip("the helper thread is the compiled core's")
+    allowed = sorted(os.sched_getaffinity(0))
+    if cpus == "two" and len(allowed) < 2:
+        pytest.skip("this process may run on one CPU only")
+    chosen = allowed[:1] if cpus == "one" else allowed[:2]
+    path = write(tmp_path / "f", b"\x5a" * (4 * OVERLAP))
+    extra = run_child(
+        "skyfast._core", _HELPER_SEEN, path, ",".join(map(str, chosen)), env=child_env
+    )
+    if cpus == "one":
+        assert extra == 0
+    else:
+        assert extra >= 1  # one helper per call, each with its own thread id
+
+
 def test_large_file_shrinking_while_hashed(impl, tmp_path):
     """A file cut short mid-hash: the digest of what was read, never a crash or a hang."""
     content = random.Random(7).randbytes(4 * OVERLAP)
