@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
-from ._common import env_flag
+from . import _dispatch
 
 __all__ = ["format_table", "machine_info", "memory_rows", "run"]
 
@@ -215,13 +215,11 @@ class _Impls:
 
 def _load_impls(against_skypilot: bool) -> _Impls:
     twin = importlib.import_module("skyfast._core_py")
+    # The compiled core exactly when `import skyfast` chose it (SKYFAST_NO_EXTENSIONS
+    # and SKYFAST_REQUIRE_EXTENSIONS were honoured there, once).
     core: Optional[ModuleType] = None
-    if not env_flag("SKYFAST_NO_EXTENSIONS"):  # honoured, as by the dispatcher
-        try:
-            core = importlib.import_module("skyfast._core")
-        except ImportError:
-            if env_flag("SKYFAST_REQUIRE_EXTENSIONS"):
-                raise
+    if _dispatch.IMPLEMENTATION == "cython":
+        core = importlib.import_module("skyfast._core")
     common = sub = version = error = None
     if against_skypilot:
         try:
@@ -1032,11 +1030,7 @@ def memory_rows(
     ``quick`` shrinks them (5 MiB, 20,000 entries) and says so.
     """
     say = progress or (lambda _msg: None)
-    core_built = (
-        not env_flag("SKYFAST_NO_EXTENSIONS")
-        and importlib.util.find_spec("skyfast._core") is not None
-    )
-    impls = ["cython"] if core_built else []
+    impls = ["cython"] if _dispatch.IMPLEMENTATION == "cython" else []
     impls.append("python")
     sky_ok = against_skypilot and importlib.util.find_spec("sky") is not None
     rows: List[Row] = []

@@ -38,14 +38,20 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in _FALSE_WORDS
 
 
-def load_implementation(compiled: str, python: str) -> Tuple[ModuleType, str]:
+def load_implementation(
+    compiled: str, python: str, *, want_compiled: Optional[bool] = None
+) -> Tuple[ModuleType, str]:
     """The compiled module and 'cython', or the pure-Python one and 'python' (SPEC 5).
 
-    SKYFAST_NO_EXTENSIONS picks the pure-Python module; with
-    SKYFAST_REQUIRE_EXTENSIONS a compiled module that does not import is an
-    ImportError, never a silent slow path.
+    SKYFAST_NO_EXTENSIONS picks the pure-Python module, unless ``want_compiled``
+    passes a choice already made (so later modules follow the core's choice
+    even if the environment changed since); with SKYFAST_REQUIRE_EXTENSIONS a
+    compiled module that does not import is an ImportError, never a silent
+    slow path.
     """
-    if not env_flag("SKYFAST_NO_EXTENSIONS"):
+    if want_compiled is None:
+        want_compiled = not env_flag("SKYFAST_NO_EXTENSIONS")
+    if want_compiled:
         try:
             return importlib.import_module(compiled), "cython"
         except ImportError as e:

@@ -456,6 +456,8 @@ def set_cache_ttl(seconds):
     if not value >= 0 or value == float("inf"):
         raise ValueError(f"cache ttl must be a finite number >= 0, got {value!r}")
     _ttl = value
+    # One window per process: the twin (fallbacks, the limits code) keeps the same.
+    _py.set_cache_ttl(value)
     clear_cache()
 
 

@@ -47,7 +47,7 @@ def set_cache_ttl(seconds: float) -> None:
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError(f"cache ttl must be a finite number >= 0, got {seconds!r}")
     _ttl = seconds
-    _cache.clear()
+    clear_cache()
 
 
 def get_cache_ttl() -> float:

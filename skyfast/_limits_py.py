@@ -715,22 +715,12 @@ def clear_cache() -> None:
     _cpu_cache = None
 
 
-def _cache_ttl() -> float:
-    # skyfast.set_cache_ttl() sets the TTL of whichever core is in use; obey
-    # the stricter of the pure-Python and (if loaded) the compiled one.
-    ttl = _core_py.get_cache_ttl()
-    core = sys.modules.get("skyfast._core")
-    if core is not None:
-        try:
-            ttl = min(ttl, float(core.get_cache_ttl()))
-        except Exception:  # an odd core must not break this
-            pass
-    return ttl
-
-
 def _cached_cpu_view() -> _CpuView:
     global _cpu_cache
-    ttl = _cache_ttl()
+    # skyfast.set_cache_ttl() sets the twin's window too (the compiled core passes it
+    # on), so the twin's is the process-wide one.  Read as an attribute: in the
+    # compiled build a call to the twin's getter would run a Python frame.
+    ttl = _core_py._ttl
     if ttl <= 0:
         return _read_cpu_view(DEFAULT_PROC_ROOT, DEFAULT_CGROUP_ROOT)
     now = time.monotonic()

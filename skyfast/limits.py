@@ -1,9 +1,9 @@
 """Container limits: what this process may really use (SPEC section 6).
 
-The public face of the limits code, chosen as ``_dispatch`` chooses the core:
-the Cython-compiled build ``_limits_c`` of ``_limits_py.py`` when it imports
-(unless ``SKYFAST_NO_EXTENSIONS`` is set), else ``_limits_py`` itself.  Every
-name is documented in ``_limits_py``.
+The public face of the limits code, following the choice ``_dispatch`` made
+for the core when ``skyfast`` was imported: with the compiled core, the
+Cython-compiled build ``_limits_c`` of ``_limits_py.py`` (when it imports),
+else ``_limits_py`` itself.  Every name is documented in ``_limits_py``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._common import load_implementation
+from ._dispatch import IMPLEMENTATION as _CORE_IMPLEMENTATION
 
 if TYPE_CHECKING:
     from ._limits_py import *  # noqa: F403  (type checkers see the typed source)
@@ -19,7 +20,11 @@ if TYPE_CHECKING:
     IMPLEMENTATION = "python"
 else:
     # Only the chosen build is imported: the compiled one carries the same __all__.
-    _impl, IMPLEMENTATION = load_implementation("skyfast._limits_c", "skyfast._limits_py")
+    # SKYFAST_NO_EXTENSIONS is not read again: a change since `import skyfast` would
+    # give the core and the limits code different builds.
+    _impl, IMPLEMENTATION = load_implementation(
+        "skyfast._limits_c", "skyfast._limits_py", want_compiled=_CORE_IMPLEMENTATION == "cython"
+    )
     _names = _impl.__all__
     globals().update({name: getattr(_impl, name) for name in _names})
 

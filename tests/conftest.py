@@ -100,6 +100,12 @@ def limits_fixture(request: pytest.FixtureRequest) -> ModuleType:
 
 
 @pytest.fixture(scope="session")
+def compiled_core() -> ModuleType:
+    """skyfast._core, for tests about the compiled core specifically."""
+    return load_compiled("skyfast._core")
+
+
+@pytest.fixture(scope="session")
 def compiled_limits() -> ModuleType:
     """skyfast._limits_c, for tests that compare the two builds directly."""
     return load_compiled("skyfast._limits_c")

@@ -91,6 +91,30 @@ def test_false_values_do_not_require(child_env, value):
     assert proc.returncode == 0, proc.stderr
 
 
+# The switch is read once, by `import skyfast`; flipping it afterwards changes nothing.
+LATE_SWITCH = (
+    "import os, skyfast\n"
+    "if os.environ.pop('SKYFAST_NO_EXTENSIONS', None) is None:\n"
+    "    os.environ['SKYFAST_NO_EXTENSIONS'] = '1'\n"
+    "import skyfast.limits\n"
+    "from skyfast import _bench\n"
+    "core = _bench._load_impls(against_skypilot=False).core\n"
+    "print(skyfast.IMPLEMENTATION, skyfast.limits.IMPLEMENTATION, core is not None)"
+)
+
+
+@pytest.mark.parametrize("at_import", ["compiled", "twin"])
+def test_switch_flipped_after_import_changes_nothing(child_env, core_built, at_import):
+    """skyfast.limits and the benchmark follow the build `import skyfast` chose."""
+    if at_import == "compiled":
+        require_core(core_built)
+    env = {"SKYFAST_NO_EXTENSIONS": "1"} if at_import == "twin" else {}
+    proc = run_python(child_env, LATE_SWITCH, env)
+    assert proc.returncode == 0, proc.stderr
+    want = "cython cython True" if at_import == "compiled" else "python python False"
+    assert proc.stdout.split() == want.split()
+
+
 def test_no_extensions_functions_are_the_twin(child_env):
     code = (
         "import skyfast, skyfast._core_py as p\n"

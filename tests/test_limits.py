@@ -730,16 +730,19 @@ def test_no_fd_leak(tree: Tree) -> None:
 
 @pytest.fixture
 def cache_ttl(limits: ModuleType) -> Iterator[None]:
-    saved = _core_py.get_cache_ttl()
+    core = sys.modules.get("skyfast._core")
+    saved = _core_py.get_cache_ttl(), core.get_cache_ttl() if core else None
     limits.clear_cache()
     yield
-    _core_py.set_cache_ttl(saved)
+    if core is not None:
+        core.set_cache_ttl(saved[1])
+    _core_py.set_cache_ttl(saved[0])
     limits.clear_cache()
 
 
-def test_cache_default_roots_only(
-    limits: ModuleType, cache_ttl: None, tree: Tree, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def view_reads(limits: ModuleType, monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    """The proc root of every cgroup read effective_cpu_count makes from now on."""
     calls: List[str] = []
     real = limits._read_cpu_view
 
@@ -748,6 +751,37 @@ def test_cache_default_roots_only(
         return real(proc, cgroup)
 
     monkeypatch.setattr(limits, "_read_cpu_view", counting)
+    return calls
+
+
+@pytest.mark.parametrize("setter", ["compiled core", "twin"])
+def test_cache_window_follows_set_cache_ttl(
+    limits: ModuleType,
+    cache_ttl: None,
+    view_reads: List[str],
+    request: pytest.FixtureRequest,
+    setter: str,
+) -> None:
+    """Either core's set_cache_ttl sets the limits' window too, and empties its cache."""
+    core = request.getfixturevalue("compiled_core") if setter == "compiled core" else _core_py
+    _core_py.set_cache_ttl(0)  # the other core's window must not matter
+    core.set_cache_ttl(60)
+    limits.effective_cpu_count()
+    limits.effective_cpu_count()
+    assert len(view_reads) == 1
+    core.set_cache_ttl(60)  # a new window starts empty
+    limits.effective_cpu_count()
+    assert len(view_reads) == 2
+    core.set_cache_ttl(0)
+    limits.effective_cpu_count()
+    limits.effective_cpu_count()
+    assert len(view_reads) == 4
+
+
+def test_cache_default_roots_only(
+    limits: ModuleType, cache_ttl: None, tree: Tree, view_reads: List[str]
+) -> None:
+    calls = view_reads
     _core_py.set_cache_ttl(60)
     limits.effective_cpu_count()
     limits.effective_cpu_count()
