@@ -13,6 +13,7 @@ import time
 from typing import Any, List, Tuple
 
 import pytest
+from _reliability import run_child
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -108,8 +109,6 @@ emit(len(seen - base - {str(sampler.native_id)}))
 @pytest.mark.parametrize("cpus", ["one", "two"])
 def test_large_files_helper_only_with_a_second_cpu(core_built, child_env, tmp_path, cpus):
     """The read-ahead helper starts only when the caller may run on two CPUs or more."""
-    from _reliability import run_child
-
     if not core_built:
         pytest.skip("the helper thread is the compiled core's")
     allowed = sorted(os.sched_getaffinity(0))
