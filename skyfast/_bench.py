@@ -50,6 +50,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from . import _dispatch
+from ._common import keep_tracebacklimit
 
 __all__ = ["format_table", "machine_info", "memory_rows", "run"]
 
@@ -181,20 +182,13 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _call_once(c: _Contender) -> None:
-    saved = getattr(sys, "tracebacklimit", None)
-    try:
-        if c.prepare is not None:
-            c.prepare()
-        c.result = c.func(*c.args)
-    except Exception as e:  # recorded in the row
-        c.error = f"{type(e).__name__}: {e}"
-    finally:
-        # SkyPilot may leave sys.tracebacklimit changed after an error.
-        if saved is None:
-            if hasattr(sys, "tracebacklimit"):
-                del sys.tracebacklimit
-        else:
-            sys.tracebacklimit = saved
+    with keep_tracebacklimit():
+        try:
+            if c.prepare is not None:
+                c.prepare()
+            c.result = c.func(*c.args)
+        except Exception as e:  # recorded in the row
+            c.error = f"{type(e).__name__}: {e}"
 
 
 # ---------------------------------------------------------------------------

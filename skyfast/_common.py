@@ -8,10 +8,12 @@ implementations cannot disagree about it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 from types import ModuleType
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 __all__ = [
     "CGROUP_ROOT",
@@ -23,6 +25,7 @@ __all__ = [
     "cpu_count_from_env",
     "env_flag",
     "fd_limit_warning",
+    "keep_tracebacklimit",
     "mem_gb_from_bytes_env",
     "mem_gb_from_gb_env",
 ]
@@ -36,6 +39,25 @@ _FALSE_WORDS = ("", "0", "false", "no")
 def env_flag(name: str) -> bool:
     """True unless the variable is unset or one of '', '0', 'false', 'no' (any case)."""
     return os.environ.get(name, "").strip().lower() not in _FALSE_WORDS
+
+
+@contextlib.contextmanager
+def keep_tracebacklimit() -> Iterator[None]:
+    """Restore ``sys.tracebacklimit`` (or its absence) on leaving.
+
+    SkyPilot sets it while raising some errors and may leave it changed; the
+    benchmark and the differential tests call SkyPilot inside this, so one
+    reference call cannot change how later failures are reported.
+    """
+    saved = getattr(sys, "tracebacklimit", None)
+    try:
+        yield
+    finally:
+        if saved is None:
+            if hasattr(sys, "tracebacklimit"):
+                del sys.tracebacklimit
+        else:
+            sys.tracebacklimit = saved
 
 
 def load_implementation(

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import pytest
 from hypothesis import HealthCheck, settings
 
-from skyfast._common import env_flag
+from skyfast._common import env_flag, keep_tracebacklimit
 
 # The `ci` profile is Hypothesis' own (loaded when CI is set); extend it so
 # CI stays within its time budget, and keep a `thorough` profile for long runs.
@@ -145,21 +145,13 @@ def sky() -> Any:
 def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Tuple[Any, ...]:
     """('ok', value) or ('err', exception type, str(exception)) -- what differential tests compare.
 
-    SkyPilot sets ``sys.tracebacklimit`` while it raises some errors and may
-    leave it changed; it is restored here so one reference call cannot change
-    how later failures are reported.
+    SkyPilot may leave ``sys.tracebacklimit`` changed; it is restored on return.
     """
-    saved = getattr(sys, "tracebacklimit", None)
-    try:
-        return ("ok", fn(*args, **kwargs))
-    except Exception as e:  # the exception is the result
-        return ("err", type(e), str(e))
-    finally:
-        if saved is None:
-            if hasattr(sys, "tracebacklimit"):
-                del sys.tracebacklimit
-        else:
-            sys.tracebacklimit = saved
+    with keep_tracebacklimit():
+        try:
+            return ("ok", fn(*args, **kwargs))
+        except Exception as e:  # the exception is the result
+            return ("err", type(e), str(e))
 
 
 @pytest.fixture(name="outcome", scope="session")

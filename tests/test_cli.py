@@ -122,3 +122,30 @@ def test_bench_json_to_stdout(child_env):
 def test_main_is_callable_in_process(capsys):
     assert main(["info"]) == 0
     assert "container limits" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("before", [None, 5])
+def test_bench_calls_restore_tracebacklimit(before):
+    """A contender (SkyPilot) that sets sys.tracebacklimit and raises leaves it as it was."""
+    from skyfast._common import keep_tracebacklimit
+
+    def meddle():
+        sys.tracebacklimit = 0
+        raise ValueError("reference error")
+
+    had, saved = hasattr(sys, "tracebacklimit"), getattr(sys, "tracebacklimit", None)
+    try:
+        if before is None:
+            if had:
+                del sys.tracebacklimit
+        else:
+            sys.tracebacklimit = before
+        with pytest.raises(ValueError), keep_tracebacklimit():
+            meddle()
+        assert getattr(sys, "tracebacklimit", None) == before
+        assert hasattr(sys, "tracebacklimit") == (before is not None)
+    finally:
+        if had:
+            sys.tracebacklimit = saved
+        elif hasattr(sys, "tracebacklimit"):
+            del sys.tracebacklimit
