@@ -9,6 +9,7 @@ implementations cannot disagree about it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import sys
@@ -28,6 +29,8 @@ __all__ = [
     "keep_tracebacklimit",
     "mem_gb_from_bytes_env",
     "mem_gb_from_gb_env",
+    "meminfo_total_bytes",
+    "pipefs_device",
 ]
 
 PROC_ROOT = "/proc"
@@ -92,6 +95,25 @@ class FileNotFoundAssertionError(AssertionError, FileNotFoundError):
     AssertionError, callers written for Python's conventions catch
     FileNotFoundError.  Both work.
     """
+
+
+# hash_file on a FIFO nobody writes to: SkyPilot's open() would wait for a writer.
+FIFO_NO_WRITER = "Is a FIFO with no writer; refusing to wait for one"
+
+
+@functools.cache
+def pipefs_device() -> int:
+    """``st_dev`` of anonymous pipes: all live on the kernel's one pipefs.
+
+    Opening an anonymous pipe by path (``/dev/stdin``, ``/proc/self/fd/N``,
+    ``<(cmd)``) never waits for a writer, unlike a named FIFO's open.
+    """
+    r, w = os.pipe()
+    try:
+        return os.fstat(r).st_dev
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def fd_limit_warning(fd_limit: int) -> str:
@@ -180,3 +202,23 @@ def cgroup_memory_limit(text: str) -> Optional[int]:
     except ValueError:
         return None
     return limit if limit > 0 else None
+
+
+# --- /proc/meminfo ----------------------------------------------------------------
+
+
+def meminfo_total_bytes(data: bytes) -> Optional[int]:
+    """``MemTotal`` of /proc/meminfo in bytes, read as psutil reads it; None without one.
+
+    psutil splits each line on whitespace and takes the second field as KiB; a
+    repeated key keeps its last value.
+    """
+    total = None
+    for line in data.split(b"\n"):
+        fields = line.split()
+        if fields and fields[0] == b"MemTotal:":
+            try:
+                total = int(fields[1]) * 1024
+            except (IndexError, ValueError):
+                total = None
+    return total

@@ -11,6 +11,7 @@ implementations cannot drift apart on odd input.
 """
 
 import hashlib
+import io
 import logging
 import os
 import sys
@@ -21,7 +22,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno, PyErr_SetFromErrnoWithFilenameObject
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.unicode cimport PyUnicode_Substring, PyUnicode_FindChar
-from libc.errno cimport errno, ENOENT, EINTR, ESRCH, EPERM, EINVAL, ENOSYS, EISDIR, EADDRINUSE, EACCES
+from libc.errno cimport (errno, ENOENT, EINTR, ESRCH, EPERM, EINVAL, ENOSYS, EISDIR, EADDRINUSE,
+                         EACCES, EAGAIN)
 from libc.stdlib cimport malloc, free
 from libc.string cimport memchr, memcpy, strlen
 from libc.math cimport floor, isfinite, signbit, fabs
@@ -314,7 +316,9 @@ cdef extern from *:
     ctypedef long off_t
     ctypedef int pid_t
     ctypedef unsigned long long rlim_t
+    ctypedef unsigned long long dev_t
     struct stat_t "stat":
+        dev_t st_dev
         unsigned int st_mode
         off_t st_size
     struct rlimit:
@@ -324,8 +328,9 @@ cdef extern from *:
         int fd
         short events
         short revents
-    int O_RDONLY, O_CLOEXEC, O_NONBLOCK, O_DIRECTORY, F_GETFL, F_SETFL, SEEK_END
-    int POLLIN, AF_INET, RLIMIT_NOFILE
+    int O_RDONLY, O_CLOEXEC, O_NONBLOCK, O_DIRECTORY, F_GETFL, F_SETFL, SEEK_END, SEEK_CUR
+    int POLLIN, AF_INET, SOCK_STREAM, SOCK_CLOEXEC, RLIMIT_NOFILE
+    int socket(int domain, int type, int protocol) nogil
     rlim_t RLIM_INFINITY
     unsigned int INADDR_ANY
     long _SC_NPROCESSORS_ONLN, _SC_PHYS_PAGES, _SC_PAGESIZE
@@ -352,9 +357,12 @@ if sf_register_atfork() != 0:
 
 cdef object _logger = logging.getLogger("skyfast")
 cdef object _os = os          # os.environ is looked up on every call: SkyPilot replaces it
-cdef object _Environ = type(os.environ)
+# The class, not type(os.environ): os.environ may already be replaced when this
+# module is imported (SkyPilot's API server installs a ContextualEnviron first).
+cdef object _Environ = os._Environ
 cdef bint _OS_CPU_COUNT_IS_SYSCONF = sys.version_info < (3, 13)  # 3.13 adds -X cpu_count
 cdef object _FileNotFound = _common.FileNotFoundAssertionError
+cdef object _UnsupportedOperation = io.UnsupportedOperation
 
 
 # ---------------------------------------------------------------------------
@@ -416,6 +424,33 @@ cdef object _read_small(bytes path):
         return None
 
 
+cdef bytes _read_whole(bytes path, object filename):
+    """Every byte of a small kernel file; OSError (naming ``filename``) if it cannot be read.
+
+    Reads until read() returns 0: procfs and FUSE (LXCFS) files return short reads.
+    """
+    cdef char buf[4096]
+    cdef ssize_t n
+    cdef int fd = _open_retry(PyBytes_AS_STRING(path), O_RDONLY | O_CLOEXEC)
+    if fd < 0:
+        _raise_errno(filename)
+    parts = []
+    try:
+        while True:
+            n = read(fd, buf, sizeof(buf))
+            if n < 0:
+                if errno != EINTR:
+                    _raise_errno(filename)
+                PyErr_CheckSignals()
+                continue
+            if n == 0:
+                break
+            parts.append(buf[:n])
+    finally:
+        close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 cdef bint _is_regular_file(bytes path):
     cdef stat_t st
     return c_stat(PyBytes_AS_STRING(path), &st) == 0 and S_ISREG(st.st_mode)
@@ -475,11 +510,16 @@ def clear_cache():
 
 
 cdef bytes _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1
+cdef bytes _meminfo
+cdef str _meminfo_name
 
 
 def _set_roots(proc=None, cgroup=None):
-    """Point the cgroupfs readers at another tree (tests build fake ones)."""
+    """Point the procfs and cgroupfs readers at other trees (tests build fake ones)."""
     global _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1
+    global _meminfo, _meminfo_name
+    _meminfo_name = (_common.PROC_ROOT if proc is None else proc) + "/meminfo"
+    _meminfo = os.fsencode(_meminfo_name)
     root = os.fsencode(_common.CGROUP_ROOT if cgroup is None else cgroup)
     _cg_controllers = root + b"/cgroup.controllers"
     _cg_cpu_max = root + b"/cpu.max"
@@ -621,7 +661,16 @@ cdef long long _host_mem_bytes() except -1:
     cdef int overflow = 0
     if _fresh(&_host_mem_entry):
         return _host_mem_entry.value
-    total = <long long>sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)
+    # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
+    # some Kubernetes pods) puts the container's memory there, while sysconf()
+    # still reports the host's.  An unreadable file raises what psutil raises.
+    found = _common.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
+    if found is None:   # no MemTotal line: no kernel writes that
+        total = <long long>sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)
+    else:
+        total = PyLong_AsLongLongAndOverflow(found, &overflow)
+        if overflow:
+            total = <long long>sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)
     text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1)
     found = None if text is None else _common.cgroup_memory_limit(text)
     if found is not None:
@@ -648,8 +697,11 @@ def get_mem_size_gb():
 # 2.3 get_parallel_threads, 2.10 estimate_fd_for_dir, 2.7 get_max_workers_for_file_mounts
 # ---------------------------------------------------------------------------
 
+cdef object _builtin_cpu_count = os.cpu_count
+
+
 cdef long long _os_cpu_count() except -1:
-    """os.cpu_count() or 1, cached."""
+    """os.cpu_count() or 1, cached (only while os.cpu_count is the interpreter's own)."""
     cdef long long cpus
     if _fresh(&_os_cpu_entry):
         return _os_cpu_entry.value
@@ -686,6 +738,10 @@ cdef bint _is_kubernetes(object cloud_str) except -1:
 def get_parallel_threads(cloud_str=None, *, container_aware=False):
     """Threads for parallel work: max(4, cpus - 1), four times that on Kubernetes."""
     cdef long long cpus
+    if not container_aware and _os.cpu_count is not _builtin_cpu_count:
+        # os.cpu_count is patched (tests, SkyPilot's callers): the twin asks it
+        # on every call and computes with whatever it returns, as SkyPilot does.
+        return _py.get_parallel_threads(cloud_str)
     if container_aware:
         from . import limits
         cpus = limits.effective_cpu_count()
@@ -705,7 +761,10 @@ def estimate_fd_for_dir(path):
         if not hasattr(type(path), "__fspath__"):
             return _py.estimate_fd_for_dir(path)   # int fd, None: os.listdir's own rules
         path = PyOS_FSPath(path)
-    encoded = _fspath_bytes(path)
+    try:
+        encoded = _fspath_bytes(path)
+    except ValueError:   # an embedded NUL, an unencodable name: os.listdir's own error
+        return 5 * len(os.listdir(path))
     fd = _open_retry(PyBytes_AS_STRING(encoded), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if fd < 0:
         _raise_errno(path)
@@ -894,9 +953,30 @@ cdef object _new_hash(object name):
     return h
 
 
+cdef int _open_blocking(const char *path, int flags) except -2:
+    """open(2) that may wait (a lease being broken), GIL released, Ctrl-C honoured."""
+    cdef int fd
+    while True:
+        with nogil:
+            fd = c_open(path, flags)
+        if fd >= 0 or errno != EINTR:
+            return fd
+        PyErr_CheckSignals()
+
+
 cdef int _open_for_reading(bytes encoded, object filename, stat_t *st) except -1:
-    """open(O_NONBLOCK) + fstat, with open()'s errors; FIFOs and sockets refused (SPEC 2.6)."""
-    cdef int fd = _open_retry(PyBytes_AS_STRING(encoded), O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    """open() + fstat with open()'s errors, never waiting for a FIFO's writer.
+
+    O_NONBLOCK keeps the open of a FIFO with no writer from blocking (the
+    caller decides what to do with a FIFO).  Regular files ignore it, except
+    that an open conflicting with a lease held elsewhere (Samba oplocks, NFS
+    delegations, F_SETLEASE) fails with EWOULDBLOCK instead of waiting for
+    the lease break: then open again and wait, as a plain open() does.
+    """
+    cdef const char *c_path = PyBytes_AS_STRING(encoded)
+    cdef int fd = _open_retry(c_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    if fd < 0 and errno == EAGAIN:   # EWOULDBLOCK is EAGAIN on Linux
+        fd = _open_blocking(c_path, O_RDONLY | O_CLOEXEC)
     if fd < 0:
         _raise_errno(filename)
     if fstat(fd, st) != 0:
@@ -906,19 +986,13 @@ cdef int _open_for_reading(bytes encoded, object filename, stat_t *st) except -1
         close(fd)
         sf_set_errno(EISDIR)
         _raise_errno(filename)
-    if not S_ISREG(st.st_mode):
-        # Devices keep their blocking reads.
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+    if not S_ISREG(st.st_mode) and not S_ISFIFO(st.st_mode):
+        _set_blocking(fd)   # devices and ttys keep their blocking reads
     return fd
 
 
-cdef int _refuse_fifo(int fd, stat_t *st, object filename) except -1:
-    # No close(fd) here: the caller's finally closes it (a second close could hit a
-    # descriptor another thread has just been given under the same number).
-    if S_ISFIFO(st.st_mode) or S_ISSOCK(st.st_mode):
-        raise OSError(EINVAL, "Is a FIFO or socket; refusing to read it (it could block forever)",
-                      filename)
-    return 0
+cdef inline void _set_blocking(int fd) noexcept nogil:
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
 
 
 cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
@@ -973,12 +1047,61 @@ cdef bint _hash_overlapped(int fd, object update) except -1:
             sf_reader_stop(reader)
 
 
+cdef int _hash_serial(int fd, char *buf, size_t size, object update) except -1:
+    """Feed ``update`` everything read from ``fd`` until read() returns 0.
+
+    Only 0 is the end: procfs seq files and FUSE files with direct_io return
+    short reads long before it.
+    """
+    cdef Py_ssize_t got
+    while True:
+        got = _read_retry(fd, buf, size)
+        if got < 0:
+            _raise_errno()
+        if got == 0:
+            return 0
+        update(PyMemoryView_FromMemory(buf, got, PyBUF_READ))
+        PyErr_CheckSignals()   # Ctrl-C interrupts a long hash between blocks
+
+
+cdef object _hash_fifo(int fd, stat_t *st, object filename, object hash_alg):
+    """A FIFO opened without waiting: hashed as open() + read would, if it has a writer.
+
+    SkyPilot's open() of a named FIFO waits until a writer comes, forever if
+    none does; with a writer it reads to the end.  One read with O_NONBLOCK
+    tells the two apart: 0 means no writer (refused at once), EAGAIN a writer
+    with nothing sent yet.  An anonymous pipe's open never waits: 0 is its end.
+    """
+    cdef size_t size = 1 << 20
+    cdef Py_ssize_t got
+    cdef char *buf = <char*>malloc(size)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        got = read(fd, buf, size)
+        if got == 0 and st.st_dev != <dev_t>_common.pipefs_device():
+            raise OSError(EINVAL, _FIFO_NO_WRITER, filename)
+        if got < 0 and errno != EAGAIN:
+            _raise_errno()
+        _set_blocking(fd)
+        digest = _new_hash(hash_alg)
+        update = digest.update
+        if got > 0:
+            update(PyMemoryView_FromMemory(buf, got, PyBUF_READ))
+        _hash_serial(fd, buf, size, update)
+        return digest
+    finally:
+        free(buf)
+
+
+cdef str _FIFO_NO_WRITER = _common.FIFO_NO_WRITER
+
+
 def hash_file(path, hash_alg):
     """A live ``hashlib`` object of algorithm ``hash_alg`` fed with the whole file at ``path``."""
     cdef stat_t st
     cdef int fd
     cdef size_t size
-    cdef Py_ssize_t got
     cdef char *buf
     if type(path) is not str and type(path) is not bytes:
         if not hasattr(type(path), "__fspath__"):
@@ -987,14 +1110,15 @@ def hash_file(path, hash_alg):
     encoded = _fspath_bytes(path)
     fd = _open_for_reading(encoded, path, &st)
     try:
-        _refuse_fifo(fd, &st, path)
+        if S_ISFIFO(st.st_mode):
+            return _hash_fifo(fd, &st, path, hash_alg)
         digest = _new_hash(hash_alg)
         update = digest.update
         if (S_ISREG(st.st_mode) and st.st_size >= _OVERLAP_MIN_SIZE
                 and sf_affinity_count() >= 2):
             if _hash_overlapped(fd, update):
                 return digest
-        # One read for small regular files; 1 MiB blocks otherwise.
+        # Small regular files: one read gets it all (the next returns 0); 1 MiB blocks otherwise.
         size = <size_t>st.st_size + 1 if S_ISREG(st.st_mode) and st.st_size < (1 << 20) else (1 << 20)
         if size < 4096:
             size = 4096
@@ -1002,16 +1126,7 @@ def hash_file(path, hash_alg):
         if buf == NULL:
             raise MemoryError()
         try:
-            while True:
-                got = _read_retry(fd, buf, size)
-                if got < 0:
-                    _raise_errno()
-                if got == 0:
-                    break
-                update(PyMemoryView_FromMemory(buf, got, PyBUF_READ))
-                if S_ISREG(st.st_mode) and <size_t>got < size and st.st_size < (1 << 20):
-                    break   # a short read of a small regular file is its end
-                PyErr_CheckSignals()   # Ctrl-C interrupts a long hash between blocks
+            _hash_serial(fd, buf, size, update)
         finally:
             free(buf)
         return digest
@@ -1087,23 +1202,27 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
     cdef const char *errs
     cdef Py_ssize_t enc_len = 0, errs_len = 0
     cdef bint utf8
+    # Only exact types take the fast path; the twin reproduces SkyPilot's order of
+    # checks and errors for everything else (int subclasses, PathLike objects,
+    # encoding names that are not plain UTF-8).
     if (type(n) is not int or type(chunk_size) is not int or type(encoding) is not str
             or type(errors) is not str):
-        return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
-    path = file_path
-    if type(path) is not str and type(path) is not bytes:
-        if not hasattr(type(path), "__fspath__"):
-            return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
-        path = PyOS_FSPath(path)
-    enc = PyUnicode_AsUTF8AndSize(encoding, &enc_len)
-    errs = PyUnicode_AsUTF8AndSize(errors, &errs_len)
-    if <size_t>enc_len != strlen(enc) or <size_t>errs_len != strlen(errs):
         return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
     # Explicit raises, not assert statements: the checks hold under python -O.
     if n < 0:
         raise AssertionError(f"n must be non-negative. Got {n}")
     if chunk_size <= 0:
         raise AssertionError(f"chunk_size must be positive. Got {chunk_size}")
+    path = file_path
+    if type(path) is not str and type(path) is not bytes:
+        return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+    try:
+        enc = PyUnicode_AsUTF8AndSize(encoding, &enc_len)
+        errs = PyUnicode_AsUTF8AndSize(errors, &errs_len)
+    except UnicodeEncodeError:   # a lone surrogate: SkyPilot fails later, when decoding
+        return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+    if <size_t>enc_len != strlen(enc) or <size_t>errs_len != strlen(errs):
+        return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
     try:
         encoded = _fspath_bytes(path)
     except ValueError:   # NUL or unencodable: os.path.exists() says False
@@ -1125,8 +1244,11 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
         raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
     try:
         try:
-            end = lseek(fd, 0, SEEK_END)   # ESPIPE for FIFOs, EINVAL for /proc files
+            end = lseek(fd, 0, SEEK_END)   # EINVAL for /proc seq files
             if end < 0:
+                if lseek(fd, 0, SEEK_CUR) < 0:
+                    # Pipes, FIFOs, ttys: Python's buffered seek() says this.
+                    raise _UnsupportedOperation("File or stream is not seekable.")
                 _raise_errno()
             if end == 0:
                 return []
@@ -1188,6 +1310,13 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
                 pos = block_start
                 if block < (1 << 20):
                     block *= 2
+            if end == 0:
+                # Nothing there after all.  Truncated meanwhile: empty, as a call made
+                # just after would find it.  Still announcing bytes (an empty sysfs
+                # attribute says 4096): SkyPilot then indexes an empty list of lines.
+                if fstat(fd, &st) == 0 and st.st_size == 0:
+                    return []
+                raise IndexError("list index out of range")
             span = stop - start if stop > start else 0
             if span and start >= block_start and stop <= block_start + got:
                 p = buf + (start - block_start)
@@ -1328,7 +1457,7 @@ def find_free_port(start_port, *, end_port=65535, host=""):
     if start >= end:
         raise OSError("No free ports available.")
     if not 0 <= start <= 65535:
-        raise OverflowError("bind(): port must be 0-65535.")
+        _port_out_of_range()
     if address:
         if inet_pton(AF_INET, address.encode("ascii"), &addr) != 1:
             raise OSError(EINVAL, f"not an IPv4 address: {address!r}")
@@ -1346,8 +1475,17 @@ def find_free_port(start_port, *, end_port=65535, host=""):
         PyErr_CheckSignals()   # rc == -3: a pause to run signal handlers (raises if one does)
         port = next_port
     if end > 65536:
-        raise OverflowError("bind(): port must be 0-65535.")
+        _port_out_of_range()
     raise OSError("No free ports available.")
+
+
+cdef int _port_out_of_range() except -1:
+    """bind()'s OverflowError -- after the socket() SkyPilot creates first (EMFILE wins)."""
+    cdef int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)
+    if fd < 0:
+        _raise_errno()
+    close(fd)
+    raise OverflowError("bind(): port must be 0-65535.")
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import logging
 import operator
 import os
@@ -174,8 +175,24 @@ def _alive_from_procfs(pid: int, create_time: Optional[float], allow_zombie: boo
     if fields.get("Tgid", "").strip() != str(pid):
         return False
     if fields.get("State", "").strip()[:1] == "Z" and not allow_zombie:
-        return False
+        # The leader's state is Z also when only the main thread has exited
+        # (pthread_exit) and other threads still run: that process is alive,
+        # as its pidfd says.  A real zombie has "Threads: 1" left.
+        if not _other_threads_run(pid, fields.get("Threads", "")):
+            return False
     return create_time is None or _same_start(pid, create_time)
+
+
+def _other_threads_run(pid: int, threads: str) -> bool:
+    """Has the process threads besides its leader (status ``Threads:``, else task/)?"""
+    try:
+        return int(threads) > 1
+    except ValueError:
+        pass
+    try:
+        return len(os.listdir(f"{_proc_root}/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def _boot_time() -> Optional[float]:
@@ -238,7 +255,13 @@ def get_cpu_count() -> int:
 
 
 def _host_mem_bytes() -> int:
-    total: int = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
+    # some Kubernetes pods) puts the container's memory there, while sysconf()
+    # still reports the host's.  An unreadable file raises what psutil raises.
+    with open(f"{_proc_root}/meminfo", "rb") as f:
+        total = _common.meminfo_total_bytes(f.read())
+    if total is None:  # no MemTotal line: no kernel writes that
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     path = "memory.max" if _is_cgroup_v2() else "memory/memory.limit_in_bytes"
     text = _read_text(f"{_cgroup_root}/{path}")
     limit = None if text is None else _common.cgroup_memory_limit(text)
@@ -263,6 +286,9 @@ def get_mem_size_gb() -> float:
 # ---------------------------------------------------------------------------
 
 
+_builtin_cpu_count = os.cpu_count
+
+
 def _os_cpu_count() -> int:
     return os.cpu_count() or 1
 
@@ -273,6 +299,8 @@ def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bo
         from . import _limits_py
 
         cpus = _limits_py.effective_cpu_count()
+    elif os.cpu_count is not _builtin_cpu_count:
+        cpus = _os_cpu_count()  # patched: asked on every call, as SkyPilot does
     else:
         cpus = _cached("os_cpu_count", _os_cpu_count)
     multiplier = 4 if cloud_str and cloud_str.lower() == "kubernetes" else 1
@@ -284,8 +312,12 @@ def estimate_fd_for_dir(path: Union[StrPath, int, None]) -> int:
     if not isinstance(path, (str, bytes, os.PathLike)):
         # int fds, None, bad types: exactly os.listdir's answers and errors
         return 5 * len(os.listdir(path))
+    try:
+        entries = os.scandir(path)
+    except ValueError:  # an embedded NUL, an unencodable name: os.listdir's own error
+        return 5 * len(os.listdir(path))
     count = 0
-    with os.scandir(path) as entries:
+    with entries:
         for _ in entries:
             count += 1
     return 5 * count
@@ -353,31 +385,58 @@ def base36_encode(hex_str: Union[str, bytes, bytearray]) -> str:
 _HASH_BLOCK = 1 << 18
 
 
-def _open_nonblocking(path: str, flags: int) -> int:
-    # O_NONBLOCK so a FIFO with no writer cannot block the open.
-    return os.open(path, flags | os.O_NONBLOCK)
+def _open_without_waiting(path: str, flags: int) -> int:
+    """os.open() that never waits for a FIFO's writer (an ``opener`` for open()).
 
-
-def _refuse_blocking_file(fd: int, path: object) -> None:
-    """Raise for FIFOs and sockets (reading them may block forever); undo O_NONBLOCK otherwise."""
+    O_NONBLOCK keeps the open of a FIFO with no writer from blocking.  Regular
+    files ignore it, except that an open conflicting with a lease held
+    elsewhere (Samba oplocks, NFS delegations, F_SETLEASE) fails with
+    EWOULDBLOCK instead of waiting for the lease break: then open again and
+    wait, as a plain open() does.
+    """
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK)
+    except BlockingIOError:
+        return os.open(path, flags)
     mode = os.fstat(fd).st_mode
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        raise OSError(
-            errno.EINVAL, "Is a FIFO or socket; refusing to read it (it could block forever)", path
-        )
-    if not stat.S_ISREG(mode):
-        os.set_blocking(fd, True)  # devices keep their blocking reads
+    if not stat.S_ISREG(mode) and not stat.S_ISFIFO(mode):
+        os.set_blocking(fd, True)  # devices and ttys keep their blocking reads
+    return fd
+
+
+def _fifo_first_read(fd: int, path: object) -> bytes:
+    """The first bytes of a FIFO opened without waiting; OSError if it has no writer.
+
+    SkyPilot's open() of a named FIFO waits until a writer comes, forever if
+    none does; with a writer it reads to the end.  One read with O_NONBLOCK
+    tells the two apart: b'' means no writer (refused at once), EAGAIN a
+    writer with nothing sent yet.  An anonymous pipe's open never waits: b''
+    is its end.
+    """
+    try:
+        data = os.read(fd, _HASH_BLOCK)
+    except BlockingIOError:
+        data = None
+    else:
+        if not data and os.fstat(fd).st_dev != _common.pipefs_device():
+            raise OSError(errno.EINVAL, _common.FIFO_NO_WRITER, path)
+    os.set_blocking(fd, True)
+    return data or b""
 
 
 def hash_file(path: Any, hash_alg: str) -> Any:
     """A live ``hashlib`` object of algorithm ``hash_alg`` fed with the whole file at ``path``."""
-    with open(path, "rb", buffering=0, opener=_open_nonblocking) as f:
+    # An int is a descriptor already open (a pipe, say): read to its end, as SkyPilot does.
+    with open(path, "rb", buffering=0, opener=_open_without_waiting) as f:
         fd = f.fileno()
-        _refuse_blocking_file(fd, os.fspath(path) if not isinstance(path, int) else path)
+        first = b""
+        if not isinstance(path, int) and stat.S_ISFIFO(os.fstat(fd).st_mode):
+            first = _fifo_first_read(fd, os.fspath(path))
         digest = hashlib.new(hash_alg)
+        digest.update(first)
         buf = bytearray(_HASH_BLOCK)
         view = memoryview(buf)
-        while True:
+        while True:  # only a read of 0 bytes is the end (procfs, FUSE read short)
             size = f.readinto(buf)
             if not size:
                 break
@@ -421,18 +480,19 @@ def read_last_n_lines(
     if n == 0:
         return []
     try:
-        with open(file_path, "rb", buffering=0, opener=_open_nonblocking) as f:
+        with open(file_path, "rb", buffering=0, opener=_open_without_waiting) as f:
             fd = f.fileno()
-            if not isinstance(file_path, int):
-                mode = os.fstat(fd).st_mode
-                if not stat.S_ISREG(mode) and not stat.S_ISFIFO(mode):
-                    os.set_blocking(fd, True)
-            end = os.lseek(fd, 0, os.SEEK_END)  # ESPIPE for FIFOs, EINVAL for /proc
+            if not f.seekable():
+                # Pipes, FIFOs, ttys: what Python's buffered seek() says (SkyPilot's error).
+                raise io.UnsupportedOperation("File or stream is not seekable.")
+            end = os.lseek(fd, 0, os.SEEK_END)  # EINVAL for /proc seq files
             if end == 0:
                 return []
             _check_odd_types(n, chunk_size, end)
-            start, stop = _last_lines_span(fd, end, n)
-            data = _pread_all(fd, start, stop)
+            span = _last_lines_span(fd, end, n)
+            if span is None:
+                return []
+            data = _pread_all(fd, *span)
     except OSError as e:
         raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
     # [-n:]: if the file changed between the scan and the read, the span may hold more.
@@ -460,37 +520,47 @@ def _is_index(value: Any) -> bool:
     return True
 
 
-def _last_lines_span(fd: int, end: int, n: int) -> Tuple[int, int]:
+def _last_lines_span(fd: int, end: int, n: int) -> Optional[Tuple[int, int]]:
     """[start, stop) of the bytes of the last n lines, ``stop`` excluding a final newline.
 
     The file is split on newlines; when it ends with one, the empty piece
     after it is not a line.  So the span starts after the n-th newline
     counted back from ``stop`` (or at 0), which this finds by scanning
-    backwards in blocks that double up to 1 MiB, keeping no block.
+    backwards in blocks that double up to 1 MiB, keeping no block.  A file
+    may hold fewer bytes than ``end`` (every sysfs attribute says 4096; a log
+    being truncated): a short block starts the scan over from the real end.
+    None: the file turned out empty.
     """
-    stop = end
-    if _pread_all(fd, end - 1, end) == b"\n":
-        stop = end - 1
-    pos = stop
+    stop = pos = end
     wanted = n
     block = _SCAN_START
     while pos > 0:
         size = min(block, pos)
         chunk = _pread_all(fd, pos - size, pos)
         if len(chunk) < size:
-            # The file shrank underneath us: scan what is really there.
-            pos = pos - size + len(chunk)
+            stop = pos = end = pos - size + len(chunk)
+            wanted = n
+            block = _SCAN_START
+            continue
+        if pos == end and chunk.endswith(b"\n"):
+            stop = end - 1
+            chunk = chunk[:-1]
         found = chunk.count(b"\n")
         if found >= wanted:
             cut = len(chunk)
             for _ in range(wanted):
                 cut = chunk.rfind(b"\n", 0, cut)
-            return pos - len(chunk) + cut + 1, stop
+            return pos - size + cut + 1, stop
         wanted -= found
-        pos -= len(chunk)
-        if not chunk:
-            break
+        pos -= size
         block = min(block * 2, _SCAN_MAX)
+    if end == 0:
+        # Nothing there after all.  Truncated meanwhile: empty, as a call made
+        # just after would find it.  Still announcing bytes (an empty sysfs
+        # attribute says 4096): SkyPilot then indexes an empty list of lines.
+        if os.fstat(fd).st_size == 0:
+            return None
+        raise IndexError("list index out of range")
     return 0, stop
 
 
@@ -541,9 +611,9 @@ def find_free_port(start_port: int, *, end_port: int = 65535, host: str = "") ->
     """
     address = _bind_address(host)
     for port in range(start_port, end_port):
-        if not 0 <= port <= 65535:
-            raise OverflowError("bind(): port must be 0-65535.")
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if not 0 <= port <= 65535:  # after socket(): its EMFILE comes first
+                raise OverflowError("bind(): port must be 0-65535.")
             try:
                 s.bind((address, port))
             except OSError:
@@ -583,5 +653,6 @@ def truncate_long_string(s: str, max_length: int = 35, truncate_middle: bool = F
             break
     prefix = " ".join(words[:last])
     if len(prefix) < max_length:
-        prefix = s[:max_length]
+        # Sliced from s itself, as SkyPilot does (a str subclass sees the same calls).
+        prefix += s[len(prefix) : max_length]
     return prefix + "..."

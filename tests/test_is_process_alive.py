@@ -6,6 +6,8 @@ and the ``create_time`` comparison).
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import threading
 import time
 from decimal import Decimal
 from types import ModuleType
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import psutil
 import pytest
@@ -326,3 +328,256 @@ def test_create_time_tolerance(impl: ModuleType, delta: float) -> None:
         assert got is True
     elif abs(delta) > 0.03:
         assert got is False
+
+
+# --- a process whose main thread has exited while another thread runs ---
+
+# The main thread ends with pthread_exit (ctypes releases the GIL for the call); the
+# other thread prints its id, then ends the whole process once stdin is closed.
+_LEADER_EXITS_SCRIPT = r"""
+import ctypes, os, sys, threading
+def run():
+    print(threading.get_native_id(), flush=True)
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=run).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def _leader_has_exited(pid: int) -> bool:
+    """Is the leader of ``pid`` in state Z while /proc/<pid>/task lists other threads?"""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return _proc_state(pid) == "Z" and len(tasks) > 1
+
+
+@pytest.fixture
+def leader_exited() -> Iterator[subprocess.Popen[bytes]]:
+    """A child whose main thread has exited (pthread_exit) while its other thread runs.
+
+    Closing its stdin ends the process; it is killed and reaped afterwards in any case.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", _LEADER_EXITS_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip().isdigit()
+        deadline = time.monotonic() + 10
+        while not _leader_has_exited(child.pid):
+            if time.monotonic() > deadline:
+                pytest.fail(f"child {child.pid}'s main thread never exited")
+            time.sleep(0.005)
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _end_and_keep_zombie(child: subprocess.Popen[bytes]) -> None:
+    """Let the child's last thread end it; return once it is a zombie (not reaped)."""
+    assert child.stdin is not None
+    child.stdin.close()
+    deadline = time.monotonic() + 10
+    while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"child {child.pid} did not exit")
+        time.sleep(0.005)
+
+
+def test_leader_exited_process_is_alive(
+    impl: ModuleType, leader_exited: subprocess.Popen[bytes]
+) -> None:
+    """Main thread exited, another thread runs: alive (SPEC 2.1), though psutil says zombie.
+
+    Once its last thread ends, it is a real zombie (alive only with allow_zombie), then
+    gone once reaped.
+    """
+    pid = leader_exited.pid
+    process = psutil.Process(pid)
+    assert process.status() == psutil.STATUS_ZOMBIE  # psutil reads the leader's state
+    started = process.create_time()
+    assert impl.is_process_alive(pid) is True
+    assert impl.is_process_alive(pid, allow_zombie=True) is True
+    assert impl.is_process_alive(pid, create_time=started) is True
+    assert impl.is_process_alive(pid, create_time=started, allow_zombie=True) is True
+    assert impl.is_process_alive(pid, create_time=started + 10) is False
+    assert _leader_has_exited(pid)  # still so: the answers were about that state
+    _end_and_keep_zombie(leader_exited)
+    assert impl.is_process_alive(pid) is False
+    assert impl.is_process_alive(pid, allow_zombie=True) is True
+    leader_exited.wait()
+    assert impl.is_process_alive(pid) is False
+    assert impl.is_process_alive(pid, allow_zombie=True) is False
+
+
+# --- the /proc fallback, where pidfd_open is refused (seccomp) ---
+
+# A child Python where a seccomp filter makes pidfd_open fail with errno argv[2] (as
+# an old kernel's ENOSYS or a container's EPERM would), answering queries from stdin:
+# [module, pid (null: its own), create_time, allow_zombie] -> [answer, fallback calls].
+_NO_PIDFD_SERVER = r"""
+import importlib, json, os, sys
+sys.path.insert(0, sys.argv[1])
+from _seccomp import SYS_PIDFD_OPEN, deny_syscall
+deny_syscall(SYS_PIDFD_OPEN, int(sys.argv[2]))
+from skyfast import _core_py
+calls = []
+fallback = _core_py._alive_from_procfs
+def counted(*args):
+    calls.append(args)
+    return fallback(*args)
+_core_py._alive_from_procfs = counted  # the compiled core calls it through _core_py too
+try:
+    os.pidfd_open(os.getpid())
+    refused = 0
+except OSError as e:
+    refused = e.errno
+print(json.dumps([refused, os.getpid()]), flush=True)
+for line in sys.stdin:
+    name, pid, create_time, allow_zombie = json.loads(line)
+    impl = importlib.import_module(name)
+    impl.set_cache_ttl(0)
+    del calls[:]
+    try:
+        answer = impl.is_process_alive(
+            os.getpid() if pid is None else pid,
+            create_time=create_time,
+            allow_zombie=allow_zombie,
+        )
+    except Exception as e:
+        answer = repr(e)
+    print(json.dumps([answer, len(calls)]), flush=True)
+"""
+
+class NoPidfdServer:
+    """The child running _NO_PIDFD_SERVER; ``ask(impl, pid, ...)`` is (answer, fallback calls)."""
+
+    def __init__(self, err: int, env: Dict[str, str]) -> None:
+        tests_dir = os.path.dirname(os.path.abspath(__file__))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _NO_PIDFD_SERVER, tests_dir, str(err)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        self.refused, self.pid = json.loads(self.proc.stdout.readline())
+
+    def ask(
+        self,
+        impl: ModuleType,
+        pid: Optional[int],
+        *,
+        create_time: Optional[float] = None,
+        allow_zombie: bool = False,
+    ) -> Tuple[Any, int]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([impl.__name__, pid, create_time, allow_zombie]) + "\n")
+        self.proc.stdin.flush()
+        answer, calls = json.loads(self.proc.stdout.readline())
+        return answer, calls
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(
+    name="no_pidfd", scope="module", params=[errno.ENOSYS, errno.EPERM], ids=["ENOSYS", "EPERM"]
+)
+def no_pidfd_fixture(
+    request: pytest.FixtureRequest, child_env: Dict[str, str]
+) -> Iterator[NoPidfdServer]:
+    """A child where pidfd_open fails with ENOSYS or EPERM, so both cores read /proc."""
+    server = NoPidfdServer(request.param, child_env)
+    try:
+        assert server.refused == request.param  # the fallback's condition holds there
+        yield server
+    finally:
+        server.close()
+
+
+def test_no_pidfd_own_pid(impl: ModuleType, no_pidfd: NoPidfdServer) -> None:
+    """Without pidfd: the child itself is alive; its create_time matches, another does not."""
+    started = psutil.Process(no_pidfd.pid).create_time()
+    assert no_pidfd.ask(impl, None)[0] is True
+    assert no_pidfd.ask(impl, None, allow_zombie=True)[0] is True
+    assert no_pidfd.ask(impl, no_pidfd.pid, create_time=started) == (True, 1)
+    assert no_pidfd.ask(impl, no_pidfd.pid, create_time=started + 10) == (False, 1)
+    assert no_pidfd.ask(impl, os.getpid()) == (True, 1)  # this test process
+
+
+def test_no_pidfd_live_child(impl: ModuleType, no_pidfd: NoPidfdServer) -> None:
+    """Without pidfd: a running process is alive, with its create_time and not another's."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        started = psutil.Process(child.pid).create_time()
+        assert no_pidfd.ask(impl, child.pid) == (True, 1)
+        assert no_pidfd.ask(impl, child.pid, allow_zombie=True) == (True, 1)
+        assert no_pidfd.ask(impl, child.pid, create_time=started) == (True, 1)
+        assert no_pidfd.ask(impl, child.pid, create_time=started - 10) == (False, 1)
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stdin is not None
+        child.stdin.close()
+
+
+def test_no_pidfd_zombie(impl: ModuleType, no_pidfd: NoPidfdServer, zombie: int) -> None:
+    """Without pidfd: a zombie is not alive, unless allow_zombie (and the create_time fits)."""
+    started = psutil.Process(zombie).create_time()
+    assert no_pidfd.ask(impl, zombie) == (False, 1)
+    assert no_pidfd.ask(impl, zombie, allow_zombie=True) == (True, 1)
+    assert no_pidfd.ask(impl, zombie, allow_zombie=True, create_time=started) == (True, 1)
+    assert no_pidfd.ask(impl, zombie, allow_zombie=True, create_time=started + 10) == (False, 1)
+
+
+def test_no_pidfd_dead_pid(impl: ModuleType, no_pidfd: NoPidfdServer, dead_pid: int) -> None:
+    """Without pidfd: a reaped pid is not alive."""
+    assert no_pidfd.ask(impl, dead_pid)[0] is False
+    assert no_pidfd.ask(impl, dead_pid, allow_zombie=True)[0] is False
+    assert no_pidfd.ask(impl, dead_pid, create_time=time.time()) == (False, 1)
+
+
+def test_no_pidfd_thread_id(impl: ModuleType, no_pidfd: NoPidfdServer, thread_id: int) -> None:
+    """Without pidfd: a live thread id that is not a leader is not a process (Tgid differs)."""
+    started = psutil.Process().create_time()  # the thread's start is later: any time is wrong
+    assert no_pidfd.ask(impl, thread_id)[0] is False
+    assert no_pidfd.ask(impl, thread_id, allow_zombie=True)[0] is False
+    assert no_pidfd.ask(impl, thread_id, create_time=started) == (False, 1)
+
+
+def test_no_pidfd_leader_exited(
+    impl: ModuleType, no_pidfd: NoPidfdServer, leader_exited: subprocess.Popen[bytes]
+) -> None:
+    """Without pidfd: main thread exited, another runs: alive (the leader's /proc state is Z)."""
+    pid = leader_exited.pid
+    started = psutil.Process(pid).create_time()
+    assert no_pidfd.ask(impl, pid) == (True, 1)
+    assert no_pidfd.ask(impl, pid, allow_zombie=True) == (True, 1)
+    assert no_pidfd.ask(impl, pid, create_time=started) == (True, 1)
+    assert no_pidfd.ask(impl, pid, create_time=started + 10) == (False, 1)
+    assert _leader_has_exited(pid)
+    _end_and_keep_zombie(leader_exited)
+    assert no_pidfd.ask(impl, pid) == (False, 1)
+    assert no_pidfd.ask(impl, pid, allow_zombie=True) == (True, 1)
+    leader_exited.wait()
+    assert no_pidfd.ask(impl, pid)[0] is False
+    assert no_pidfd.ask(impl, pid, allow_zombie=True)[0] is False

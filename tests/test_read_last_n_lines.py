@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pathlib
 import socket
 import subprocess
 import sys
-import time
 from typing import Any, List, Tuple
 
 import pytest
@@ -404,14 +404,14 @@ def test_reference_hangs_on_chunk_size_zero_under_O(sky, tmp_path, reference_blo
 def test_fifo_raises_runtime_error_at_once(impl, tmp_path, call_with_watchdog):
     fifo = str(tmp_path / "fifo")
     os.mkfifo(fifo)
-    elapsed, result = call_with_watchdog(impl.read_last_n_lines, fifo, 1)
+    stepped_in, result = call_with_watchdog(impl.read_last_n_lines, fifo, 1)
+    assert not stepped_in  # it returned without a writer
     assert result[0] == "err"
     e = result[1]
+    # What the reference says once a writer comes: a FIFO cannot seek.
     assert type(e) is RuntimeError
-    assert str(e).startswith(f"Failed to read last 1 lines from {fifo}: [Errno ")
-    assert isinstance(e.__cause__, OSError)
-    assert str(e) == f"Failed to read last 1 lines from {fifo}: {e.__cause__}"
-    assert elapsed < 0.1
+    assert str(e) == f"Failed to read last 1 lines from {fifo}: File or stream is not seekable."
+    assert type(e.__cause__) is io.UnsupportedOperation
     # n == 0 never opens the file (as in the reference).
     assert impl.read_last_n_lines(fifo, 0) == []
 
@@ -430,10 +430,8 @@ def test_socket_raises_runtime_error_at_once(impl, short_dir):
     path = os.path.join(short_dir, "rl.sock")
     with socket.socket(socket.AF_UNIX) as s:
         s.bind(path)
-        start = time.monotonic()
         with pytest.raises(RuntimeError) as info:
             impl.read_last_n_lines(path, 1)
-        assert time.monotonic() - start < 0.1
     os.unlink(path)
     assert str(info.value).startswith(f"Failed to read last 1 lines from {path}: [Errno ")
     assert isinstance(info.value.__cause__, OSError)

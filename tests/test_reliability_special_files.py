@@ -1,10 +1,10 @@
 """Reliability (SPEC 7, 2.6, 2.8, 3): special files never hang and give the documented errors.
 
-test_hash_file.py and test_read_last_n_lines.py already pin the FIFO-with-no-writer and
-socket FIX (and that the reference blocks) and most single-file errors.  This module adds
-the cases they lack -- a FIFO that *has* a writer and buffered data, FIFOs and sockets
-reached through a symlink or given as bytes/pathlib -- and checks all special files in
-one table: the compiled core, the twin and (where it does not hang) SkyPilot agree.
+test_hash_file.py and test_read_last_n_lines.py already pin the FIFO-with-no-writer FIX
+(and that the reference blocks), FIFOs with a writer, pipes, ttys and most single-file
+errors.  This module adds FIFOs and sockets reached through a symlink or given as
+bytes/pathlib, and checks all special files in one table: the compiled core, the twin
+and (where it does not hang) SkyPilot agree.
 """
 
 from __future__ import annotations
@@ -14,17 +14,12 @@ import pathlib
 import shutil
 import socket
 import tempfile
-import time
 from types import ModuleType
 from typing import Any, Callable, Iterator, Tuple
 
 import pytest
 
 Outcome = Callable[..., Tuple[Any, ...]]
-
-# SPEC 3 says "at once"; 100 ms is the brief's bound, generous for a shared 2-core box.
-AT_ONCE = 0.1
-
 
 @pytest.fixture
 def specials() -> Iterator[dict]:
@@ -59,37 +54,51 @@ def specials() -> Iterator[dict]:
         shutil.rmtree(d)
 
 
-BLOCKING = ["fifo", "fifo_w", "sock", "fifo_link", "fifo_w_link", "sock_link"]
+FORMS = pytest.mark.parametrize("form", [str, os.fsencode, pathlib.Path],
+                                ids=["str", "bytes", "path"])
 
 
-@pytest.mark.parametrize("name", BLOCKING)
-@pytest.mark.parametrize("form", [str, os.fsencode, pathlib.Path], ids=["str", "bytes", "path"])
-def test_fifo_and_socket_fail_at_once(impl: ModuleType, specials: dict, name: str,
-                                      form: Callable[[str], Any]) -> None:
-    """FIFO (with or without a writer) and socket, direct or via a symlink: an error at once."""
+@pytest.mark.parametrize("name", ["fifo", "fifo_link"])
+@FORMS
+def test_fifo_without_writer_fails_at_once(impl: ModuleType, specials: dict, name: str,
+                                           form: Callable[[str], Any],
+                                           call_with_watchdog: Any) -> None:
+    """A FIFO nobody writes to, direct or via a symlink: an error without waiting for one."""
+    for fn, args, kind in ((impl.hash_file, ("sha256",), OSError),
+                           (impl.read_last_n_lines, (2,), RuntimeError)):
+        stepped_in, result = call_with_watchdog(lambda p, *a, fn=fn: fn(form(p), *a),
+                                                specials[name], *args)
+        assert not stepped_in  # it returned by itself
+        assert result[0] == "err" and type(result[1]) is kind, result
+
+
+@pytest.mark.parametrize("name", ["sock", "sock_link"])
+@FORMS
+def test_socket_fails(impl: ModuleType, specials: dict, name: str,
+                      form: Callable[[str], Any]) -> None:
+    """A unix socket cannot be opened (ENXIO): open()'s error, wrapped by read_last_n_lines."""
     path = form(specials[name])
-    start = time.monotonic()
     with pytest.raises(OSError):
         impl.hash_file(path, "sha256")
-    middle = time.monotonic()
     with pytest.raises(RuntimeError) as info:
         impl.read_last_n_lines(path, 2)
-    end = time.monotonic()
     assert isinstance(info.value.__cause__, OSError)
     assert str(info.value) == f"Failed to read last 2 lines from {path}: {info.value.__cause__}"
-    assert middle - start < AT_ONCE
-    assert end - middle < AT_ONCE
 
 
-def test_fifo_data_is_left_for_its_reader(impl: ModuleType, specials: dict) -> None:
-    """Refusing a FIFO consumes none of its data (nothing is read before the refusal)."""
-    with pytest.raises(OSError):
-        impl.hash_file(specials["fifo_w"], "sha256")
-    with pytest.raises(RuntimeError):
-        impl.read_last_n_lines(specials["fifo_w"], 1)
+@pytest.mark.parametrize("name", ["fifo_w", "fifo_w_link"])
+@FORMS
+def test_fifo_with_writer_is_not_seekable(impl: ModuleType, specials: dict, name: str,
+                                          form: Callable[[str], Any]) -> None:
+    """read_last_n_lines on a FIFO with a writer: SkyPilot's "not seekable" error, data kept."""
+    path = form(specials[name])
+    with pytest.raises(RuntimeError) as info:
+        impl.read_last_n_lines(path, 2)
+    assert str(info.value) == (
+        f"Failed to read last 2 lines from {path}: File or stream is not seekable.")
     fd = os.open(specials["fifo_w"], os.O_RDONLY | os.O_NONBLOCK)
     try:
-        assert os.read(fd, 100) == b"line one\nline two\n"
+        assert os.read(fd, 100) == b"line one\nline two\n"  # nothing was consumed
     finally:
         os.close(fd)
 
