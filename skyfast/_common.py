@@ -207,18 +207,21 @@ def cgroup_memory_limit(text: str) -> Optional[int]:
 # --- /proc/meminfo ----------------------------------------------------------------
 
 
-def meminfo_total_bytes(data: bytes) -> Optional[int]:
-    """``MemTotal`` of /proc/meminfo in bytes, read as psutil reads it; None without one.
+def meminfo_total_bytes(data: bytes) -> int:
+    """``MemTotal`` of /proc/meminfo in bytes, parsed as psutil parses it for SkyPilot.
 
-    psutil splits each line on whitespace and takes the second field as KiB; a
-    repeated key keeps its last value.
+    psutil.virtual_memory() splits every line on whitespace and reads its second
+    field as KiB, so a line it cannot parse raises its IndexError or ValueError
+    here too, and a file without ``MemTotal`` or ``MemFree`` its KeyError.
+    Only real kernels' files are ever this regular; the errors are SkyPilot's.
     """
-    total = None
-    for line in data.split(b"\n"):
+    lines = data.split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # iterating a file yields no empty piece after the last newline
+    mems = {}
+    for line in lines:
         fields = line.split()
-        if fields and fields[0] == b"MemTotal:":
-            try:
-                total = int(fields[1]) * 1024
-            except (IndexError, ValueError):
-                total = None
+        mems[fields[0]] = int(fields[1]) * 1024
+    total = mems[b"MemTotal:"]
+    mems[b"MemFree:"]  # psutil reads it next, and raises without it
     return total

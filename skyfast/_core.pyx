@@ -317,10 +317,15 @@ cdef extern from *:
     ctypedef int pid_t
     ctypedef unsigned long long rlim_t
     ctypedef unsigned long long dev_t
+    struct timespec:
+        long tv_sec
+        long tv_nsec
     struct stat_t "stat":
         dev_t st_dev
         unsigned int st_mode
         off_t st_size
+        timespec st_mtim
+        timespec st_ctim
     struct rlimit:
         rlim_t rlim_cur
         rlim_t rlim_max
@@ -465,6 +470,7 @@ cdef struct _Entry:
     unsigned long generation
     double expires
     long long value
+    double fvalue
 
 cdef double _ttl = 0.020
 cdef _Entry _host_cpu_entry
@@ -482,6 +488,11 @@ cdef inline void _store(_Entry *e, long long value):
     e.generation = sf_fork_generation
     e.expires = sf_monotonic() + _ttl
     e.valid = _ttl > 0
+
+
+cdef inline void _store_float(_Entry *e, double value):
+    e.fvalue = value
+    _store(e, 0)
 
 
 def set_cache_ttl(seconds):
@@ -655,30 +666,22 @@ def get_cpu_count():
     return cpus if cpus > 1 else 1
 
 
-cdef long long _host_mem_bytes() except -1:
-    cdef long long total
-    cdef long long limit
-    cdef int overflow = 0
+cdef double _host_mem_gib() except? -1.0:
+    """min(MemTotal, cgroup limit) / 2**30, cached."""
     if _fresh(&_host_mem_entry):
-        return _host_mem_entry.value
+        return _host_mem_entry.fvalue
     # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
     # some Kubernetes pods) puts the container's memory there, while sysconf()
     # still reports the host's.  An unreadable file raises what psutil raises.
-    found = _common.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
-    if found is None:   # no MemTotal line: no kernel writes that
-        total = <long long>sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)
-    else:
-        total = PyLong_AsLongLongAndOverflow(found, &overflow)
-        if overflow:
-            total = <long long>sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)
+    total = _common.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
     text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1)
-    found = None if text is None else _common.cgroup_memory_limit(text)
-    if found is not None:
-        limit = PyLong_AsLongLongAndOverflow(found, &overflow)
-        if overflow == 0 and limit < total:
-            total = limit
-    _store(&_host_mem_entry, total)
-    return total
+    limit = None if text is None else _common.cgroup_memory_limit(text)
+    if limit is not None and limit < total:
+        total = limit
+    # Python's int / int, as SkyPilot divides: correctly rounded for any size.
+    cdef double gib = total / 1073741824
+    _store_float(&_host_mem_entry, gib)
+    return gib
 
 
 def get_mem_size_gb():
@@ -689,8 +692,7 @@ def get_mem_size_gb():
     value = _getenv("SKYPILOT_POD_MEMORY_BYTES_LIMIT", b"SKYPILOT_POD_MEMORY_BYTES_LIMIT")
     if value is not None:
         return _common.mem_gb_from_bytes_env(value)
-    # int / 2**30 in Python is correctly rounded; so is this (a power-of-two scale).
-    return <double>_host_mem_bytes() / 1073741824.0
+    return _host_mem_gib()
 
 
 # ---------------------------------------------------------------------------
@@ -1138,6 +1140,13 @@ def hash_file(path, hash_alg):
 # 2.8 read_last_n_lines
 # ---------------------------------------------------------------------------
 
+cdef inline bint _same_stat(stat_t *a, stat_t *b) noexcept:
+    """Size and change times equal: nothing wrote to the file in between."""
+    return (a.st_size == b.st_size and a.st_mtim.tv_sec == b.st_mtim.tv_sec
+            and a.st_mtim.tv_nsec == b.st_mtim.tv_nsec and a.st_ctim.tv_sec == b.st_ctim.tv_sec
+            and a.st_ctim.tv_nsec == b.st_ctim.tv_nsec)
+
+
 cdef Py_ssize_t _pread_full(int fd, char *buf, Py_ssize_t n, off_t offset) except -2:
     """pread until n bytes or end of file; GIL released; EINTR retried. -1 = errno set."""
     cdef Py_ssize_t got = 0
@@ -1189,8 +1198,8 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
     """
     cdef int overflow = 0
     cdef long long want, want_total
-    cdef stat_t st
-    cdef int fd
+    cdef stat_t st, now
+    cdef int fd, rescans = 0
     cdef off_t end, stop, start, pos, block_start
     cdef Py_ssize_t block, size, cap, got, span, count, i, line_len
     cdef bint tail_checked
@@ -1263,59 +1272,71 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
             buf = <char*>malloc(cap)
             if buf == NULL:
                 raise MemoryError()
-            want = want_total
-            stop = end
-            pos = end          # [pos, stop) is scanned
-            block_start = end  # buf holds [block_start, block_start + got)
-            got = 0
-            start = 0
-            tail_checked = False
-            block = 8192
-            while pos > 0:
-                size = block if block < pos else pos
-                if size > cap:
-                    free(buf)
-                    buf = <char*>malloc(size)
-                    if buf == NULL:
-                        raise MemoryError()
-                    cap = size
-                got = _pread_full(fd, buf, size, pos - size)
-                if got < 0:
-                    _raise_errno()
-                if got < size:
-                    # The file shrank underneath: start again from its new end.
-                    end = pos - size + got
-                    stop = pos = block_start = end
-                    got = 0
-                    want = want_total
-                    tail_checked = False
-                    continue
-                block_start = pos - size
-                p = buf + size
-                if not tail_checked:
-                    tail_checked = True
-                    if buf[size - 1] == b'\n':
-                        stop -= 1
-                        p -= 1
-                with nogil:   # a scan over megabytes must not hold up other threads
-                    while want > 0:
-                        hit = <char*>memrchr(buf, b'\n', p - buf)
-                        if hit == NULL:
-                            break
-                        want -= 1
-                        p = hit
-                if want == 0:
-                    start = block_start + (p - buf) + 1
+            while True:   # more than once only if the file changes while it is read
+                want = want_total
+                stop = end
+                pos = end          # [pos, stop) is scanned
+                block_start = end  # buf holds [block_start, block_start + got)
+                got = 0
+                start = 0
+                tail_checked = False
+                block = 8192
+                while pos > 0:
+                    size = block if block < pos else pos
+                    if size > cap:
+                        free(buf)
+                        buf = <char*>malloc(size)
+                        if buf == NULL:
+                            raise MemoryError()
+                        cap = size
+                    got = _pread_full(fd, buf, size, pos - size)
+                    if got < 0:
+                        _raise_errno()
+                    if got < size:
+                        # The file shrank underneath: start again from its new end.
+                        end = pos - size + got
+                        stop = pos = block_start = end
+                        got = 0
+                        want = want_total
+                        tail_checked = False
+                        continue
+                    block_start = pos - size
+                    p = buf + size
+                    if not tail_checked:
+                        tail_checked = True
+                        if buf[size - 1] == b'\n':
+                            stop -= 1
+                            p -= 1
+                    with nogil:   # a scan over megabytes must not hold up other threads
+                        while want > 0:
+                            hit = <char*>memrchr(buf, b'\n', p - buf)
+                            if hit == NULL:
+                                break
+                            want -= 1
+                            p = hit
+                    if want == 0:
+                        start = block_start + (p - buf) + 1
+                        break
+                    pos = block_start
+                    if block < (1 << 20):
+                        block *= 2
+                if end != 0:
                     break
-                pos = block_start
-                if block < (1 << 20):
-                    block *= 2
-            if end == 0:
-                # Nothing there after all.  Truncated meanwhile: empty, as a call made
-                # just after would find it.  Still announcing bytes (an empty sysfs
+                # Nothing there after all.  Emptied meanwhile: empty, as a call made
+                # just after would find it; changed again since it was opened: scan
+                # it anew.  Still announcing bytes, unchanged (an empty sysfs
                 # attribute says 4096): SkyPilot then indexes an empty list of lines.
-                if fstat(fd, &st) == 0 and st.st_size == 0:
+                if fstat(fd, &now) != 0:
+                    _raise_errno()
+                if now.st_size == 0:
                     return []
+                if not _same_stat(&now, &st) and rescans < 1000:
+                    rescans += 1
+                    st = now
+                    end = lseek(fd, 0, SEEK_END)
+                    if end < 0:
+                        _raise_errno()
+                    continue
                 raise IndexError("list index out of range")
             span = stop - start if stop > start else 0
             if span and start >= block_start and stop <= block_start + got:

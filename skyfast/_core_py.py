@@ -260,8 +260,6 @@ def _host_mem_bytes() -> int:
     # still reports the host's.  An unreadable file raises what psutil raises.
     with open(f"{_proc_root}/meminfo", "rb") as f:
         total = _common.meminfo_total_bytes(f.read())
-    if total is None:  # no MemTotal line: no kernel writes that
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     path = "memory.max" if _is_cgroup_v2() else "memory/memory.limit_in_bytes"
     text = _read_text(f"{_cgroup_root}/{path}")
     limit = None if text is None else _common.cgroup_memory_limit(text)
@@ -290,7 +288,8 @@ _builtin_cpu_count = os.cpu_count
 
 
 def _os_cpu_count() -> int:
-    return os.cpu_count() or 1
+    cpus = os.cpu_count()
+    return 1 if cpus is None else cpus  # only None, as SkyPilot (a patched one may give 0)
 
 
 def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bool = False) -> int:
@@ -303,8 +302,8 @@ def get_parallel_threads(cloud_str: Optional[str] = None, *, container_aware: bo
         cpus = _os_cpu_count()  # patched: asked on every call, as SkyPilot does
     else:
         cpus = _cached("os_cpu_count", _os_cpu_count)
-    multiplier = 4 if cloud_str and cloud_str.lower() == "kubernetes" else 1
-    return max(4, cpus - 1) * multiplier
+    threads = max(4, cpus - 1)  # before the multiplier: SkyPilot's order of errors
+    return threads * (4 if cloud_str and cloud_str.lower() == "kubernetes" else 1)
 
 
 def estimate_fd_for_dir(path: Union[StrPath, int, None]) -> int:
@@ -489,7 +488,7 @@ def read_last_n_lines(
             if end == 0:
                 return []
             _check_odd_types(n, chunk_size, end)
-            span = _last_lines_span(fd, end, n)
+            span = _last_lines_span_of_changing_file(fd, end, n)
             if span is None:
                 return []
             data = _pread_all(fd, *span)
@@ -529,7 +528,7 @@ def _last_lines_span(fd: int, end: int, n: int) -> Optional[Tuple[int, int]]:
     backwards in blocks that double up to 1 MiB, keeping no block.  A file
     may hold fewer bytes than ``end`` (every sysfs attribute says 4096; a log
     being truncated): a short block starts the scan over from the real end.
-    None: the file turned out empty.
+    None: the file turned out to hold nothing.
     """
     stop = pos = end
     wanted = n
@@ -555,13 +554,37 @@ def _last_lines_span(fd: int, end: int, n: int) -> Optional[Tuple[int, int]]:
         pos -= size
         block = min(block * 2, _SCAN_MAX)
     if end == 0:
-        # Nothing there after all.  Truncated meanwhile: empty, as a call made
-        # just after would find it.  Still announcing bytes (an empty sysfs
-        # attribute says 4096): SkyPilot then indexes an empty list of lines.
-        if os.fstat(fd).st_size == 0:
-            return None
-        raise IndexError("list index out of range")
+        return None
     return 0, stop
+
+
+def _stat_key(st: os.stat_result) -> Tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _last_lines_span_of_changing_file(
+    fd: int, end: int, n: int
+) -> Optional[Tuple[int, int]]:
+    """_last_lines_span, for a file that may change or hold less than it announces.
+
+    If nothing is there after all: emptied meanwhile, it is empty (as a call made
+    just after would find it); changed again since it was opened, it is scanned
+    anew; still announcing bytes, unchanged (an empty sysfs attribute says 4096),
+    SkyPilot would index an empty list of lines, and so does this.
+    """
+    opened = _stat_key(os.fstat(fd))
+    for _ in range(1000):
+        span = _last_lines_span(fd, end, n)
+        if span is not None:
+            return span
+        now = os.fstat(fd)
+        if now.st_size == 0:
+            return None
+        if _stat_key(now) == opened:
+            break
+        opened = _stat_key(now)
+        end = os.lseek(fd, 0, os.SEEK_END)
+    raise IndexError("list index out of range")
 
 
 def _pread_all(fd: int, start: int, stop: int) -> bytes:
@@ -637,7 +660,9 @@ def truncate_long_string(s: str, max_length: int = 35, truncate_middle: bool = F
         keep = max_length - 3
         tail = keep // 2
         head = tail + keep % 2
-        return s[:head] + "..." + (s[-tail:] if tail else "")
+        if not tail:
+            return s[:head] + "..."
+        return s[:head] + "..." + s[-tail:]
     # End mode keeps SkyPilot's word heuristic: words are the pieces between
     # single spaces; the cut goes after the first word whose running length
     # (spaces not counted) reaches max_length, but never before max_length.

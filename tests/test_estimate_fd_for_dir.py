@@ -197,3 +197,48 @@ def test_generated_trees(impl, py_impl, scratch, tree, kind):
     result = impl.estimate_fd_for_dir(arg)
     assert result == 5 * len(os.listdir(root))
     assert result == py_impl.estimate_fd_for_dir(arg)
+
+
+class _NulBytesPath:
+    """A path-like object whose __fspath__ gives bytes with an embedded NUL."""
+
+    def __fspath__(self) -> bytes:
+        return b"a\x00b"
+
+    def __repr__(self) -> str:  # a stable test id
+        return "_NulBytesPath()"
+
+
+LISTDIR_NUL = "listdir: embedded null character in path"
+SURROGATE = "'utf-8' codec can't encode character '\\ud800' in position 0: surrogates not allowed"
+
+
+@pytest.mark.parametrize(
+    ("path", "exc", "message"),
+    [
+        (b"a\x00b", ValueError, LISTDIR_NUL),
+        (_NulBytesPath(), ValueError, LISTDIR_NUL),
+        (b"\xff\x00", ValueError, LISTDIR_NUL),
+        ("a\x00b", ValueError, "embedded null byte"),
+        (pathlib.Path("a\x00b"), ValueError, "embedded null byte"),
+        ("\x00", ValueError, "embedded null byte"),
+        ("\ud800", UnicodeEncodeError, SURROGATE),
+        (pathlib.Path("\ud800"), UnicodeEncodeError, SURROGATE),
+        ("\ud800\x00", UnicodeEncodeError, SURROGATE),
+    ],
+    ids=repr,
+)
+def test_nul_and_unencodable_paths_raise_listdir_error(impl, path, exc, message):
+    """Embedded NUL, unencodable str: exactly os.listdir's ValueError, class and text.
+
+    SkyPilot counts a directory with len(os.listdir(src)) * 5, so its error for such a
+    path is os.listdir's -- for bytes 'listdir: embedded null character in path', not
+    os.scandir's 'scandir: ...' nor PyUnicode_FSConverter's 'embedded null byte'.
+    """
+    with pytest.raises(ValueError) as info:
+        os.listdir(path)
+    want = (type(info.value), str(info.value))
+    assert want == (exc, message)  # what this Python's os.listdir says
+    with pytest.raises(ValueError) as info:
+        impl.estimate_fd_for_dir(path)
+    assert (type(info.value), str(info.value)) == want

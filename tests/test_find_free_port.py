@@ -8,12 +8,14 @@ never probe more than a handful of ports themselves.
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import socket
 import subprocess
 import sys
 from types import ModuleType
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from hypothesis import example, given
@@ -290,3 +292,95 @@ def test_matches_reference(impl: ModuleType, sky: Any, outcome: Outcome, start: 
     got = outcome(impl.find_free_port, start)
     want = outcome(sky.common.find_free_port, start)
     assert (got, type(got[-1])) == (want, type(want[-1]))
+
+
+_EMFILE_SCRIPT = r"""
+import json, os, resource, sys, warnings
+import skyfast._core_py as twin
+warnings.simplefilter("ignore")
+from sky.utils import common_utils as ref
+try:
+    import skyfast._core as compiled
+except ImportError:
+    compiled = None
+
+def outcome(fn, *args, **kwargs):
+    try:
+        return ["ok", fn(*args, **kwargs)]
+    except Exception as e:
+        return ["err", type(e).__name__, str(e)]
+
+fns = {"c-extension": compiled and compiled.find_free_port,
+       "pure-python": twin.find_free_port, "skypilot": ref.find_free_port}
+calls = [("-5", (-5,), {}), ("70000", (70000,), {}),
+         ("70000-70002", (70000,), {"end_port": 70002})]
+
+def run():
+    return {name: {label: outcome(fn, *args, **kwargs)
+                   for label, args, kwargs in calls
+                   if fn is not None and (name != "skypilot" or not kwargs)}
+            for name, fn in fns.items()}
+
+normal = run()  # also the warm-up: nothing left to import lazily
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+# a small limit a few descriptors above the highest open one; then fill it up
+limit = max(int(fd) for fd in os.listdir("/proc/self/fd")) + 8
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError as e:
+    probe = e.errno
+starved = run()
+for fd in held:
+    os.close(fd)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+print(json.dumps({"probe": probe, "held": len(held), "normal": normal, "starved": starved,
+                  "after": run()}), flush=True)
+"""
+
+
+@pytest.mark.reference
+def test_out_of_range_start_raises_emfile_first(
+    child_env: Dict[str, str], core_built: bool
+) -> None:
+    """find_free_port(-5) out of descriptors: socket()'s EMFILE, as SkyPilot (not OverflowError).
+
+    SkyPilot creates the socket before bind() rejects the port, so with no descriptor left
+    its error is OSError(EMFILE); both implementations raise that too, also for a start
+    above 65535 with end_port (70000..70002), and 'No free ports available.' for an empty
+    range (70000 to the default end: SkyPilot creates no socket then).  With descriptors to
+    spare all raise bind()'s OverflowError.  Run in a child (the rlimit is process-wide).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _EMFILE_SCRIPT],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["probe"] == errno.EMFILE  # the limit really bites
+    names = ["pure-python", "skypilot"] + (["c-extension"] if core_built else [])
+    assert sorted(out["starved"]) == sorted(out["normal"]) == sorted(names)
+    emfile = ["err", "OSError", f"[Errno {errno.EMFILE}] {os.strerror(errno.EMFILE)}"]
+    assert emfile == ["err", "OSError", "[Errno 24] Too many open files"]
+    no_free = ["err", "OSError", "No free ports available."]
+    bad_port = ["err", "OverflowError", "bind(): port must be 0-65535."]
+    for name in names:
+        for run in ("normal", "after"):
+            expected = {"-5": bad_port, "70000": no_free, "70000-70002": bad_port}
+            if name == "skypilot":
+                del expected["70000-70002"]  # SkyPilot has no end_port
+            assert out[run][name] == expected, (run, name)
+        expected = {"-5": emfile, "70000": no_free, "70000-70002": emfile}
+        if name == "skypilot":
+            del expected["70000-70002"]
+        assert out["starved"][name] == expected, name
+    for run in ("normal", "starved", "after"):  # and the same as SkyPilot, call by call
+        for label, want in out[run]["skypilot"].items():
+            for name in names:
+                assert out[run][name][label] == want, (run, name, label)

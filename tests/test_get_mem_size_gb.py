@@ -1,15 +1,25 @@
-"""get_mem_size_gb: SPEC 2.5 env and cgroup vectors, bit-exact floats, Hypothesis differentials."""
+"""get_mem_size_gb: SPEC 2.5 env and cgroup vectors, bit-exact floats, Hypothesis differentials,
+MemTotal from /proc/meminfo (fake procfs roots, a bind mount, EMFILE)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import math
+import os
 import pathlib
+import shutil
 import struct
+import subprocess
+import sys
 import tempfile
-from typing import Any, Dict, Optional, Tuple
+from types import ModuleType
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import psutil
 import pytest
+from _reliability import run_child
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -269,3 +279,418 @@ def test_fake_root_is_restored(impl, pod_env, cgroup_root, scratch):
         with cgroup_root(fresh(scratch), v2("4096\n"), impl):
             assert impl.get_mem_size_gb() == 4096 / GIB
         assert impl.get_mem_size_gb() == real
+
+
+# --- 4. MemTotal from /proc/meminfo -----------------------------------------------------------
+# SkyPilot takes the host's memory from psutil.virtual_memory().total, which is MemTotal of
+# f"{psutil.PROCFS_PATH}/meminfo": under LXCFS (LXD, some Kubernetes pods) that file holds the
+# container's memory.  skyfast reads the same line (it used sysconf(SC_PHYS_PAGES), the host's
+# memory, before: every test below that expects a MemTotal other than the host's, or an OSError,
+# fails on that).  A file psutil cannot parse (no kernel writes one) raises psutil's own
+# KeyError/ValueError/IndexError, as SkyPilot does.
+
+# /proc/meminfo of a 24 GiB Linux 6.x host, in kernel order; psutil needs MemFree, and warns
+# (an error under this suite's filterwarnings) without Buffers, Cached, Shmem, Active, Inactive.
+HOST_MEMINFO: Tuple[Tuple[str, int], ...] = (
+    ("MemTotal", 24683656), ("MemFree", 23570812), ("MemAvailable", 24057780),
+    ("Buffers", 10688), ("Cached", 620624), ("SwapCached", 0), ("Active", 263968),
+    ("Inactive", 512644), ("Active(anon)", 1536), ("Inactive(anon)", 152692),
+    ("Active(file)", 262432), ("Inactive(file)", 359952), ("Unevictable", 11224),
+    ("Mlocked", 10208), ("SwapTotal", 0), ("SwapFree", 0), ("Dirty", 5572), ("Writeback", 0),
+    ("AnonPages", 156564), ("Mapped", 47416), ("Shmem", 8924), ("KReclaimable", 147600),
+    ("Slab", 174016), ("SReclaimable", 147600), ("SUnreclaim", 26416), ("KernelStack", 1488),
+    ("PageTables", 2348), ("NFS_Unstable", 0), ("Bounce", 0), ("WritebackTmp", 0),
+    ("CommitLimit", 12341828), ("Committed_AS", 287532), ("VmallocTotal", 34359738367),
+    ("VmallocUsed", 14236), ("VmallocChunk", 0), ("Percpu", 688), ("HugePages_Total", 0),
+    ("HugePages_Free", 0), ("HugePages_Rsvd", 0), ("HugePages_Surp", 0), ("Hugepagesize", 2048),
+    ("Hugetlb", 0), ("DirectMap4k", 28672), ("DirectMap2M", 2068480),
+    ("DirectMap1G", 25165824),
+)
+
+
+def meminfo_text(total_kb: Optional[int], **changes: int) -> str:
+    """HOST_MEMINFO with MemTotal = total_kb (None: no MemTotal line), printed as the kernel
+    does ("%-16s%8lu kB"; HugePages_* without a unit).  ``changes`` replace other values
+    (keys with parentheses spelt with '_' for them: Active_anon_ -> Active(anon))."""
+    values = {k.replace("_anon_", "(anon)").replace("_file_", "(file)"): v
+              for k, v in changes.items()}
+    lines = []
+    for name, value in HOST_MEMINFO:
+        if name == "MemTotal":
+            if total_kb is None:
+                continue
+            value = total_kb
+        value = values.get(name, value)
+        unit = "" if name.startswith("HugePages_") else " kB"
+        lines.append(f"{name + ':':<16}{value:>8}{unit}\n")
+    return "".join(lines)
+
+
+def lxcfs_meminfo(total_kb: int) -> str:
+    """What LXCFS serves as /proc/meminfo in a container limited to ``total_kb``: MemTotal,
+    MemFree, MemAvailable, swap and page-cache lines are the container's, the rest (Vmalloc,
+    CommitLimit, DirectMap -- larger than MemTotal) stay the host's."""
+    used = total_kb // 8
+    return meminfo_text(
+        total_kb, MemFree=total_kb - used, MemAvailable=total_kb - used // 2, Buffers=0,
+        Cached=used // 2, Active=used // 2, Inactive=used // 2, Active_anon_=used // 4,
+        Inactive_anon_=used // 4, Active_file_=used // 4, Inactive_file_=used // 4,
+        Shmem=0, Slab=1024, SReclaimable=512, SUnreclaim=512, SwapTotal=0, SwapFree=0,
+    )
+
+
+class _Directory:
+    """Marker: /proc/meminfo is a directory in the fake procfs."""
+
+
+DIRECTORY = _Directory()
+Meminfo = Union[str, bytes, None, _Directory]
+
+
+@contextlib.contextmanager
+def fake_procfs(
+    base: str,
+    meminfo: Meminfo,
+    modules: Union[ModuleType, Sequence[ModuleType]],
+    cgroup_root: Any,
+    reference: Any = None,
+) -> Iterator[str]:
+    """A fake procfs root under ``base`` holding ``meminfo`` (None: absent; DIRECTORY: a
+    directory), beside an empty fake cgroup tree (so no limit applies).
+
+    skyfast ``modules`` read both through ``_set_roots(proc=..., cgroup=...)``; SkyPilot (the
+    ``sky`` fixture as ``reference``) through psutil.PROCFS_PATH and the ``cgroup_root``
+    fixture.  Yields the procfs root; everything is restored on exit.
+    """
+    proc = os.path.join(base, "proc")
+    cgroup = os.path.join(base, "cgroup")
+    os.makedirs(proc)
+    os.makedirs(cgroup)
+    path = os.path.join(proc, "meminfo")
+    if isinstance(meminfo, _Directory):
+        os.mkdir(path)
+    elif meminfo is not None:
+        with open(path, "wb") as f:
+            f.write(meminfo.encode("utf-8") if isinstance(meminfo, str) else meminfo)
+    if isinstance(modules, ModuleType):
+        modules = (modules,)
+    saved_procfs = psutil.PROCFS_PATH
+    try:
+        with cgroup_root(cgroup, {}, (), reference):
+            for module in modules:
+                module._set_roots(proc=proc, cgroup=cgroup)
+            if reference is not None:
+                psutil.PROCFS_PATH = proc  # psutil's linux module reads it at every call
+            yield proc
+    finally:
+        psutil.PROCFS_PATH = saved_procfs
+        for module in modules:
+            module._set_roots()
+
+
+def replace_total(text: str, *lines: str) -> str:
+    """``text`` (meminfo_text) with its MemTotal line replaced by ``lines``."""
+    kept = [line for line in text.splitlines(keepends=True) if not line.startswith("MemTotal:")]
+    return "".join(lines) + "".join(kept)
+
+
+BASE = meminfo_text(4 * 1024**2)
+
+# (meminfo, GiB): files psutil reads without error, so SkyPilot gives the same value.
+MEMTOTAL_CASES = {
+    "kernel-4GiB": (BASE, 4.0),
+    "lxcfs-2GiB": (lxcfs_meminfo(2 * 1024**2), 2.0),
+    "lxcfs-1500MB": (lxcfs_meminfo(1536000), 1536000 * 1024 / GIB),
+    "lxcfs-512MiB-odd-kB": (lxcfs_meminfo(524289), 524289 * 1024 / GIB),
+    # psutil keeps the last value of a repeated key (a dict): so does skyfast.
+    "repeated-last-wins": (replace_total(BASE, "MemTotal: 8388608 kB\n")
+                           + "MemTotal:        4194304 kB\n", 4.0),
+    "repeated-smaller-first": (replace_total(BASE, "MemTotal: 1048576 kB\n")
+                               + "MemTotal: 4194304 kB\n", 4.0),
+    # psutil splits on any whitespace and int()s the second field (bytes): so does skyfast.
+    "tabs-crlf": (replace_total(BASE, "MemTotal:\t4194304\tkB\r\n"), 4.0),
+    "no-unit-leading-space": (replace_total(BASE, "  MemTotal: 4194304\n"), 4.0),
+    "underscores-plus-zeros": (replace_total(BASE, "MemTotal: +0_004_194_304 kB\n"), 4.0),
+    "last-line-no-newline": (BASE + "MemTotal: 2097152 kB", 2.0),
+    "zero": (replace_total(BASE, "MemTotal: 0 kB\n"), 0.0),
+    "negative": (replace_total(BASE, "MemTotal: -4 kB\n"), -4096 / GIB),
+    "huge-2**52-kB": (replace_total(BASE, f"MemTotal: {2**52} kB\n"), 2.0**62 / GIB),
+}
+
+# (meminfo, SkyPilot's exception type): files psutil cannot parse; skyfast raises the same.
+UNPARSABLE_CASES = {
+    "blank-line": (BASE + "\n" + "Zswap: 0 kB\n", IndexError),
+    "no-MemFree": ("".join(line for line in BASE.splitlines(keepends=True)
+                           if not line.startswith("MemFree:")), KeyError),
+    "bad-number-elsewhere": (BASE + "Zswap: 1.5 kB\n", ValueError),
+    "no-MemTotal": (meminfo_text(None), KeyError),
+    "empty-file": ("", KeyError),
+    "no-space-after-colon": (replace_total(BASE, "MemTotal:4194304 kB\n"), ValueError),
+    "lowercase-key": (replace_total(BASE, "memtotal: 4194304 kB\n"), KeyError),
+    "not-a-number": (replace_total(BASE, "MemTotal: many kB\n"), ValueError),
+    "non-ascii-digit": (replace_total(BASE, "MemTotal: \u0664 kB\n"), ValueError),
+    "no-value": (replace_total(BASE, "MemTotal:\n"), IndexError),
+    "last-of-two-unparsable": (BASE + "MemTotal: 4.0 GB\n", ValueError),
+}
+
+# meminfo that cannot be read: the OSError open()/read() raise, naming the file.
+UNREADABLE_CASES = {"missing": (None, FileNotFoundError, errno.ENOENT),
+                    "directory": (DIRECTORY, IsADirectoryError, errno.EISDIR)}
+
+
+@pytest.mark.parametrize(("text", "expected"), MEMTOTAL_CASES.values(), ids=MEMTOTAL_CASES)
+def test_fake_procfs_memtotal(impl, pod_env, cgroup_root, scratch, text, expected):
+    # Old behaviour (sysconf): the host's memory, never these values.
+    with pod_env(), fake_procfs(fresh(scratch), text, impl, cgroup_root):
+        result = impl.get_mem_size_gb()
+    assert type(result) is float
+    assert struct.pack("<d", result) == struct.pack("<d", expected)
+
+
+@pytest.mark.parametrize(("text", "exc_type"), UNPARSABLE_CASES.values(), ids=UNPARSABLE_CASES)
+def test_fake_procfs_unparsable_raises_like_psutil(impl, pod_env, cgroup_root, scratch, text,
+                                                   exc_type):
+    # Old behaviour (sysconf): a float, no exception.
+    with pod_env(), fake_procfs(fresh(scratch), text, impl, cgroup_root):
+        with pytest.raises(exc_type):
+            impl.get_mem_size_gb()
+
+
+def test_fake_procfs_memtotal_capped_by_cgroup(impl, pod_env, cgroup_root, scratch):
+    """min(MemTotal, cgroup limit): either side may be the smaller."""
+    base = fresh(scratch)
+    with pod_env(), fake_procfs(base, BASE, impl, cgroup_root):
+        cgroup = os.path.join(base, "cgroup")
+        with open(os.path.join(cgroup, "cgroup.controllers"), "w") as f:
+            f.write("cpu memory\n")
+        for limit, expected in ((f"{GIB}\n", 1.0), (f"{8 * GIB}\n", 4.0), ("max\n", 4.0)):
+            with open(os.path.join(cgroup, "memory.max"), "w") as f:
+                f.write(limit)
+            assert impl.get_mem_size_gb() == expected
+
+
+@pytest.mark.parametrize(("text", "exc_type", "code"), UNREADABLE_CASES.values(),
+                         ids=UNREADABLE_CASES)
+def test_fake_procfs_unreadable_raises(impl, pod_env, cgroup_root, scratch, text, exc_type,
+                                       code):
+    # Old behaviour (sysconf): a float, no exception.
+    with pod_env(), fake_procfs(fresh(scratch), text, impl, cgroup_root) as proc:
+        path = f"{proc}/meminfo"
+        with pytest.raises(OSError) as info:
+            impl.get_mem_size_gb()
+    assert type(info.value) is exc_type
+    assert info.value.errno == code
+    assert info.value.filename == path
+    assert str(info.value) == f"[Errno {code}] {os.strerror(code)}: {path!r}"
+
+
+def test_fake_procfs_is_restored(impl, pod_env, cgroup_root, scratch):
+    """_set_roots() brings the real /proc/meminfo back (no stale fake MemTotal)."""
+    with pod_env():
+        real = impl.get_mem_size_gb()
+        with fake_procfs(fresh(scratch), BASE, impl, cgroup_root):
+            assert impl.get_mem_size_gb() == 4.0
+        assert impl.get_mem_size_gb() == real
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize(
+    "text",
+    [*(text for text, _ in MEMTOTAL_CASES.values()),
+     *(text for text, _, _ in UNREADABLE_CASES.values())],
+    ids=[*MEMTOTAL_CASES, *UNREADABLE_CASES],
+)
+def test_fake_procfs_matches_reference(impl, sky, pod_env, cgroup_root, scratch, outcome, text):
+    # SkyPilot with psutil.PROCFS_PATH on the same fake procfs: same float bit for bit, or the
+    # same exception type and message ("[Errno 2] No such file or directory: '.../meminfo'").
+    with pod_env(), fake_procfs(fresh(scratch), text, impl, cgroup_root, sky):
+        ours = outcome(impl.get_mem_size_gb)
+        theirs = outcome(sky.common.get_mem_size_gb)
+    assert key(ours) == key(theirs)
+    assert ours[0] == "ok" or issubclass(ours[1], OSError)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize(("text", "exc_type"), UNPARSABLE_CASES.values(), ids=UNPARSABLE_CASES)
+def test_fake_procfs_unparsable_matches_reference(impl, sky, pod_env, cgroup_root, scratch,
+                                                  outcome, text, exc_type):
+    """psutil raises on these files; skyfast raises the same type and message."""
+    with pod_env(), fake_procfs(fresh(scratch), text, impl, cgroup_root, sky):
+        ours = outcome(impl.get_mem_size_gb)
+        theirs = outcome(sky.common.get_mem_size_gb)
+    assert theirs[:2] == ("err", exc_type)
+    assert ours == theirs
+
+
+# A MemTotal line as psutil parses it: any whitespace, optional unit, sign, zeros, underscores.
+# Values well past a C long long (bytes of 2**70 kB): the division must stay exact.
+memtotal_values = st.integers(-(2**70), 2**70)
+memtotal_lines = st.builds(
+    lambda lead, value, fmt, sep, unit, end: f"{lead}MemTotal:{sep}{fmt(value)}{unit}{end}",
+    st.sampled_from(["", " ", "\t"]),
+    memtotal_values,
+    st.sampled_from([str, lambda n: f"{n:_}", lambda n: f"{n:+}", lambda n: f"{n:012}"]),
+    st.sampled_from([" ", "\t", "       ", " \x0b "]),
+    st.sampled_from([" kB", "", "\tkB", " KiB"]),
+    st.sampled_from(["\n", "\r\n"]),
+)
+
+
+@st.composite
+def meminfo_files(draw: Any) -> str:
+    """A file psutil reads: the host lines, one or more MemTotal lines here and there."""
+    lines = meminfo_text(None).splitlines(keepends=True)
+    for line in draw(st.lists(memtotal_lines, min_size=1, max_size=3)):
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    return "".join(lines)
+
+
+@given(text=meminfo_files())
+def test_fake_procfs_twin_matches(impl, py_impl, pod_env, cgroup_root, scratch, outcome, text):
+    with pod_env(), fake_procfs(fresh(scratch), text, (impl, py_impl), cgroup_root):
+        ours = key(outcome(impl.get_mem_size_gb))
+        assert ours == key(outcome(py_impl.get_mem_size_gb))
+    assert ours[0] == "ok"
+
+
+@pytest.mark.reference
+@given(text=meminfo_files())
+def test_fake_procfs_matches_reference_hypothesis(impl, sky, pod_env, cgroup_root, scratch,
+                                                  outcome, text):
+    with pod_env(), fake_procfs(fresh(scratch), text, impl, cgroup_root, sky):
+        theirs = outcome(sky.common.get_mem_size_gb)
+        assert theirs[0] == "ok", theirs  # the strategy only writes files psutil reads
+        assert key(outcome(impl.get_mem_size_gb)) == key(theirs)
+
+
+# --- 5. a real /proc/meminfo replaced by a bind mount (a private mount namespace) -------------
+
+_BIND_CHILD = r"""
+import ctypes, json, os, sys, warnings
+warnings.simplefilter("ignore")  # SkyPilot's own imports warn (SQLAlchemy)
+import skyfast, skyfast._core as core, skyfast._core_py as twin
+from sky.utils import common_utils
+for module in (skyfast, core, twin):
+    module.set_cache_ttl(0)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                       ctypes.c_void_p]
+MS_BIND = 4096
+
+def bind(source, target):
+    if libc.mount(source.encode(), target.encode(), None, MS_BIND, None) != 0:
+        print(json.dumps(["no-mount", target, os.strerror(ctypes.get_errno())]), flush=True)
+        sys.exit(0)
+
+def values():
+    return {"core": core.get_mem_size_gb(), "twin": twin.get_mem_size_gb(),
+            "public": skyfast.get_mem_size_gb(), "sky": common_utils.get_mem_size_gb()}
+
+fake, empty = sys.argv[1:3]
+bind(fake, "/proc/meminfo")
+with open("/proc/meminfo") as f:
+    seen = f.read()
+limit = common_utils._get_cgroup_memory_limit()
+with_cgroup = values()
+bind(empty, "/sys/fs/cgroup")  # hide this machine's cgroup memory limit too
+without_cgroup = values()
+print(json.dumps(["ok", sorted(k for k in os.environ if k.startswith("SKYPILOT_POD_")),
+                  core.__file__, seen, limit, with_cgroup, without_cgroup]), flush=True)
+"""
+
+
+def host_mounts_at(*targets: str) -> Dict[str, int]:
+    """How many mounts this process sees at each of ``targets`` (mountinfo field 5)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return {target: points.count(target) for target in targets}
+
+
+def memtotal_line(path: str = "/proc/meminfo") -> str:
+    with open(path) as f:
+        return next(line for line in f if line.startswith("MemTotal:"))
+
+
+def test_bind_mounted_proc_meminfo(child_env, tmp_path):
+    """A real /proc/meminfo saying 4 GiB (as LXCFS bind-mounts it) in a child's private mount
+    namespace: the compiled core, the twin, the public API and SkyPilot all say 4.0.
+
+    The old behaviour (sysconf) gives the host's memory there, not 4.0.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root to bind-mount over /proc/meminfo")
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare(1) is not installed")
+    command = [unshare, "--mount", "--propagation", "private"]
+    probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=60,
+                           check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare --mount does not work here: {probe.stderr.strip()[:200]}")
+    import skyfast._core as core  # the child must import this very build
+
+    fake = tmp_path / "meminfo"
+    fake.write_text(meminfo_text(4 * 1024**2))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    host_line = memtotal_line()
+    host_mounts = host_mounts_at("/proc/meminfo", "/sys/fs/cgroup")
+    assert host_line != "MemTotal:        4194304 kB\n", "the host itself has exactly 4 GiB"
+
+    proc = subprocess.run([*command, sys.executable, "-c", _BIND_CHILD, str(fake), str(empty)],
+                          env=child_env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    try:
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        if result[0] == "no-mount":
+            pytest.skip(f"mount --bind over {result[1]} failed: {result[2]}")
+        _, pod_vars, core_file, seen, limit, with_cgroup, without_cgroup = result
+        assert pod_vars == []
+        assert os.path.samefile(core_file, core.__file__)
+        assert seen == fake.read_text()  # the mount took effect in the child
+        # This machine's cgroup limit still applies (as SkyPilot applies it) ...
+        expected = min(4 * GIB, limit) / GIB if limit is not None else 4.0
+        assert with_cgroup == dict.fromkeys(("core", "twin", "public", "sky"), expected)
+        # ... and without it, MemTotal alone decides: exactly 4.0 everywhere.
+        assert without_cgroup == dict.fromkeys(("core", "twin", "public", "sky"), 4.0)
+    finally:
+        # The mounts lived and died with the child's namespace: the host's are untouched.
+        assert memtotal_line() == host_line
+        assert host_mounts_at("/proc/meminfo", "/sys/fs/cgroup") == host_mounts
+
+
+# --- 6. EMFILE: SkyPilot's open() of /proc/meminfo fails; skyfast's must fail alike -----------
+
+_EMFILE_CHILD = r"""
+import resource, warnings
+warnings.simplefilter("ignore")  # SkyPilot's own imports warn (SQLAlchemy)
+from sky.utils import common_utils
+calls = {"impl": impl.get_mem_size_gb, "sky": common_utils.get_mem_size_gb}
+before = {name: outcome(fn) for name, fn in calls.items()}  # every lazy import done now
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+fds = []
+try:
+    while True:
+        fds.append(os.open("/dev/null", os.O_RDONLY))
+except OSError as e:
+    exhausted = e.errno
+during = {name: outcome(fn) for name, fn in calls.items()}
+for fd in fds:
+    os.close(fd)
+after = {name: outcome(fn) for name, fn in calls.items()}
+emit([exhausted, len(fds), before, during, after])
+"""
+
+
+def test_emfile_raises_like_reference(impl, child_env):
+    """With no descriptor left, psutil's open('/proc/meminfo') raises EMFILE for SkyPilot;
+    both skyfast implementations raise the same OSError (the old sysconf code returned)."""
+    exhausted, opened, before, during, after = run_child(impl.__name__, _EMFILE_CHILD,
+                                                          env=child_env)
+    assert exhausted == errno.EMFILE and opened > 0
+    assert before["impl"] == before["sky"] and before["impl"][0] == "ok"
+    assert during["impl"] == during["sky"] == [
+        "err", "OSError", errno.EMFILE, "[Errno 24] Too many open files: '/proc/meminfo'"]
+    assert after == before

@@ -237,3 +237,43 @@ def test_matches_reference(impl: ModuleType, sky: Any, outcome: Outcome, cloud_s
     got = outcome(impl.get_parallel_threads, cloud_str)
     want = outcome(sky.subprocess.get_parallel_threads, cloud_str)
     assert (got, type(got[-1])) == (want, type(want[-1]))
+
+
+# os.cpu_count patched to each value: (threads, threads on Kubernetes) as SkyPilot 0.14.1
+# computes them -- a float count gives float threads (max(4, 8.0 - 1) is 7.0).
+PATCHED_CPU_COUNTS = [(64, (63, 252)), (None, (4, 16)), (8.0, (7.0, 28.0))]
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("cache_ttl", [0, 60], ids=["cache-off", "cache-on"])
+def test_patched_cpu_count_is_asked_on_every_call(
+    impl: ModuleType,
+    sky: Any,
+    outcome: Outcome,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_ttl: float,
+) -> None:
+    """A patched os.cpu_count is honoured on every call, right after calls with the real one.
+
+    Each patched value is checked after a call that used (and, cache on, cached) the real
+    os.cpu_count: both implementations return the value and type SkyPilot does, never a
+    cached count or the kernel's own (the compiled core used to ask sysconf directly).
+    """
+    real = _formula(os.cpu_count(), 1)
+    impl.set_cache_ttl(cache_ttl)
+    try:
+        for cpus, (threads, k8s_threads) in PATCHED_CPU_COUNTS:
+            assert impl.get_parallel_threads() == real  # the real one (cached when on)
+            assert impl.get_parallel_threads("kubernetes") == real * 4
+            with monkeypatch.context() as patch:
+                patch.setattr(os, "cpu_count", lambda cpus=cpus: cpus)
+                for cloud_str, expected in ((None, threads), ("kubernetes", k8s_threads)):
+                    for _ in range(2):  # a second call sees the patched count too
+                        got = outcome(impl.get_parallel_threads, cloud_str)
+                        want = outcome(sky.subprocess.get_parallel_threads, cloud_str)
+                        assert (got, type(got[-1])) == (want, type(want[-1])), (cpus, cloud_str)
+                        assert (got, type(got[-1])) == (("ok", expected), type(expected))
+            got = impl.get_parallel_threads()  # os.cpu_count restored: the real count again
+            assert (got, type(got)) == (real, int)
+    finally:
+        impl.set_cache_ttl(0)

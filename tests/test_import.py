@@ -164,3 +164,99 @@ def test_docstrings(impl, name):
     for fn in (getattr(skyfast, name), getattr(impl, name)):
         doc = inspect.getdoc(fn)
         assert doc and doc.strip(), f"{name} has no docstring"
+
+
+# SkyPilot's API server, jobs and serve controllers replace os.environ (and sys.stdout,
+# sys.stderr, subprocess.Popen) before anything else: skyfast imported afterwards must
+# answer every function as SkyPilot does, contextual environment variables included.
+_HIJACKED = r"""
+import json, os, sys, tempfile, warnings
+warnings.simplefilter("ignore")
+from sky.utils import common_utils as cu, context, context_utils, subprocess_utils as su
+if sys.argv[2] == "hijack":
+    context_utils.hijack_sys_attrs()
+    assert type(os.environ).__name__ == "ContextualEnviron"
+else:
+    os.environ = dict(os.environ)  # a plain dict: no _data, no encodekey
+import psutil
+import skyfast
+from skyfast import _core, _core_py
+IMPL = {"cython": _core, "python": _core_py}[sys.argv[1]]
+IMPL.set_cache_ttl(0)
+
+def outcome(fn, *a):
+    try:
+        return ["ok", repr(fn(*a))]
+    except Exception as e:
+        return ["err", type(e).__name__, str(e)]
+
+d = tempfile.mkdtemp()
+log = os.path.join(d, "log")
+with open(log, "wb") as f:
+    f.write(b"a\nb\r\nc\n")
+os.mkdir(os.path.join(d, "sub"))
+with open(os.path.join(d, "sub", "x"), "w") as f:
+    f.write("x")
+ctx = context.initialize()
+if sys.argv[2] != "hijack":  # no contextual overrides: set the variables themselves
+    class Overrides:
+        def override_envs(self, envs):
+            for k, v in envs.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    ctx = Overrides()
+pairs = {
+    "format_float": ((IMPL.format_float, cu.format_float), [(1.25,), (3, 2), (2.5, 0)]),
+    "truncate_long_string": ((IMPL.truncate_long_string, cu.truncate_long_string),
+                             [("hello world", 7), ("abcdefghij", 5, True)]),
+    "base36_encode": ((IMPL.base36_encode, cu.base36_encode), [("ff",), ("deadbeef",)]),
+    "read_last_n_lines": ((IMPL.read_last_n_lines, cu.read_last_n_lines), [(log, 2), (log, 0)]),
+    "hash_file": ((lambda *a: IMPL.hash_file(*a).hexdigest(),
+                   lambda *a: cu.hash_file(*a).hexdigest()), [(log, "sha256")]),
+    "find_free_port": ((IMPL.find_free_port, cu.find_free_port), [(65534,), (70000,)]),
+    "get_parallel_threads": ((IMPL.get_parallel_threads, su.get_parallel_threads),
+                             [(None,), ("kubernetes",)]),
+    "get_max_workers_for_file_mounts": (
+        (IMPL.get_max_workers_for_file_mounts, su.get_max_workers_for_file_mounts),
+        [({"/a": d},), ({},)]),
+    "is_process_alive": ((IMPL.is_process_alive, psutil.pid_exists), [(os.getpid(),), (0,)]),
+    "estimate_fd_for_dir": ((IMPL.estimate_fd_for_dir, lambda p: 5 * len(os.listdir(p))),
+                            [(d,)]),
+}
+env_cases = [{}, {"SKYPILOT_POD_CPU_CORE_LIMIT": "3", "SKYPILOT_POD_MEMORY_GB_LIMIT": "1.5"},
+             {"SKYPILOT_POD_CPU_CORE_LIMIT": "abc"}, {"SKYPILOT_POD_MEMORY_BYTES_LIMIT": "2e9"}]
+mismatches = []
+for env in env_cases:
+    ctx.override_envs(env)  # contextual: only os.environ (the hijacked one) sees them
+    for name, ours, ref in (("get_cpu_count", IMPL.get_cpu_count, cu.get_cpu_count),
+                            ("get_mem_size_gb", IMPL.get_mem_size_gb, cu.get_mem_size_gb)):
+        a, b = outcome(ours), outcome(ref)
+        if a != b:
+            mismatches.append([name, env, a, b])
+    ctx.override_envs({k: None for k in env})
+for name, ((ours, ref), cases) in pairs.items():
+    for args in cases:
+        a, b = outcome(ours, *args), outcome(ref, *args)
+        if a != b:
+            mismatches.append([name, repr(args), a, b])
+print(json.dumps({"functions": len(pairs) + 2, "mismatches": mismatches}))
+"""
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("replacement", ["hijack", "dict"])
+@pytest.mark.parametrize("implementation", ["cython", "python"])
+def test_after_os_environ_was_replaced(child_env, core_built, sky, implementation, replacement):
+    """SkyPilot's hijack_sys_attrs() or ``os.environ = dict(os.environ)`` before the import."""
+    import json
+
+    if implementation == "cython" and not core_built:
+        pytest.skip("the compiled core is not built")
+    result = subprocess.run([sys.executable, "-c", _HIJACKED, implementation, replacement],
+                            env=child_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["functions"] == 12
+    assert report["mismatches"] == []

@@ -448,3 +448,174 @@ def test_socket_matches_reference(impl, sky, outcome, short_dir):
     os.unlink(path)
     assert ref[0] == "err"
     assert ours == ref
+
+
+# --- 7. Where SkyPilot really runs: sysfs, short reads, leases, pipes, ttys ------------------
+# Each compares with SkyPilot 0.14.1 on the same real file.
+
+
+def _sysfs_attributes() -> List[str]:
+    """Real sysfs attributes: lseek() says 4096, the content is a few bytes."""
+    paths = ["/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible",
+             "/sys/kernel/mm/transparent_hugepage/enabled", "/sys/fs/cgroup/cgroup.controllers"]
+    return [p for p in paths if os.path.isfile(p) and os.stat(p).st_size > 0]
+
+
+class Count(int):
+    """An int subclass: the compiled core hands it to the twin."""
+
+
+class Encoding(str):
+    """A str subclass: the compiled core hands it to the twin."""
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, True, Count(1), Count(3)], ids=repr)
+def test_sysfs_attribute_matches_reference(impl, sky, outcome, n):
+    paths = _sysfs_attributes()
+    assert paths, "no sysfs attribute to read"
+    for path in paths:
+        with open(path, "rb") as f:
+            content = f.read()
+        assert os.stat(path).st_size > len(content)  # the point of the test
+        for encoding in ("utf-8", Encoding("utf-8")):
+            ours = outcome(impl.read_last_n_lines, path, n, encoding=encoding)
+            assert ours == outcome(sky.common.read_last_n_lines, path, n, encoding=encoding)
+            assert ours == ("ok", spec_last_lines(content, n)), path
+
+
+def test_empty_sysfs_attribute_is_reference_index_error(impl, sky, outcome):
+    # SkyPilot indexes an empty list of lines when a file announces bytes but has none.
+    import glob
+
+    empty = [p for p in glob.glob("/sys/kernel/slab/*/ctor")[:20]
+             if os.stat(p).st_size > 0 and not pathlib.Path(p).read_bytes()]
+    if not empty:
+        pytest.skip("no empty sysfs attribute found here (/sys/kernel/slab/*/ctor)")
+    ref = outcome(sky.common.read_last_n_lines, empty[0], 1)
+    assert ref == ("err", IndexError, "list index out of range")
+    assert outcome(impl.read_last_n_lines, empty[0], 1) == ref
+    assert outcome(impl.read_last_n_lines, empty[0], 0) == ("ok", [])
+
+
+def test_file_truncated_to_empty_meanwhile_is_empty(py_impl, tmp_path, monkeypatch):
+    # A regular file that turns out empty because it was truncated between lseek() and
+    # the read is simply empty: the answer of a call made just after.  (The race is
+    # staged through the twin's pread; the reliability suite races the compiled core.)
+    impl = py_impl
+    path = write(tmp_path / "log", b"a\nb\n")
+    real_pread = impl._pread_all
+
+    def truncating_pread(fd, start, stop):
+        os.truncate(path, 0)
+        return real_pread(fd, start, stop)
+
+    monkeypatch.setattr(impl, "_pread_all", truncating_pread)
+    assert impl.read_last_n_lines(path, 1) == []
+
+
+@pytest.mark.parametrize("st_size", ["true", "zero"])
+def test_fuse_short_reads_match_reference(impl, sky, outcome, st_size):
+    from _fuse import mounted_short_read_files
+
+    files = {
+        "log": b"".join(b"line %d\r\n" % i for i in range(3000)),
+        "no_newline": b"x" * 5000 + b"\n" + b"tail" * 100,
+        "newlines": b"\n" * 2500,
+    }
+    with mounted_short_read_files(files, max_read=1000, st_size=st_size) as mnt:
+        for name, content in files.items():
+            path = os.path.join(mnt, name)
+            for n in (1, 2, 700, 5000):
+                ours = outcome(impl.read_last_n_lines, path, n, 100)
+                assert ours == outcome(sky.common.read_last_n_lines, path, n, 100), (name, n)
+                # st_size 0 (as procfs reports): SkyPilot sees an empty file.
+                want = spec_last_lines(content, n) if st_size == "true" else []
+                assert ours == ("ok", want), (name, n)
+
+
+def test_write_lease_is_waited_for(impl, sky, outcome, tmp_path):
+    from _special_files import lease_unavailable_reason, write_lease
+
+    reason = lease_unavailable_reason(str(tmp_path))
+    if reason:
+        pytest.skip(reason)
+    path = write(tmp_path / "leased.log", b"one\ntwo\nthree\n")
+    for fn in (impl.read_last_n_lines, sky.common.read_last_n_lines):
+        with write_lease(path) as lease:
+            # Opening breaks the lease; the call waits until the holder lets go.
+            result = outcome(fn, path, 2)
+            assert lease.was_broken()
+        assert result == ("ok", ["two\n", "three"])
+
+
+def _not_seekable(path: Any, n: int = 1) -> Tuple[Any, ...]:
+    return ("err", RuntimeError,
+            f"Failed to read last {n} lines from {path}: File or stream is not seekable.")
+
+
+@pytest.mark.parametrize("keep_writer", [False, True], ids=["writer-gone", "writer-open"])
+def test_anonymous_pipe_is_not_seekable_as_in_reference(impl, sky, outcome, keep_writer):
+    from _special_files import anonymous_pipe
+
+    with anonymous_pipe(b"a\nb\n", keep_writer=keep_writer) as path:
+        ours = outcome(impl.read_last_n_lines, path, 1)
+        assert ours == outcome(sky.common.read_last_n_lines, path, 1) == _not_seekable(path)
+
+
+def test_pipe_descriptor_is_not_seekable_as_in_reference(impl, sky, outcome):
+    results = []
+    for fn in (impl.read_last_n_lines, sky.common.read_last_n_lines):
+        r, w = os.pipe()
+        os.write(w, b"a\nb\n")
+        results.append(outcome(fn, r, 1))
+        os.close(w)
+        with pytest.raises(OSError):
+            os.fstat(r)  # closed by the call, as open(fd) does
+    assert results[0] == results[1]
+    assert results[0][:2] == ("err", RuntimeError)
+    assert results[0][2].endswith(": File or stream is not seekable.")
+
+
+def test_fifo_with_a_writer_is_not_seekable_as_in_reference(impl, sky, tmp_path):
+    from _special_files import call_while_fed
+
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    for fn in (impl.read_last_n_lines, sky.common.read_last_n_lines):
+        got = call_while_fed(fn, fifo, 2, data=b"a\nb\n", before_open=True)
+        assert got[0] == "err" and type(got[1]) is RuntimeError
+        assert str(got[1]) == _not_seekable(fifo, 2)[2]
+
+
+def test_tty_is_not_seekable_as_in_reference(impl, sky, outcome):
+    from _special_files import pty_path
+
+    with pty_path() as path:
+        ours = outcome(impl.read_last_n_lines, path, 1)
+        assert ours == outcome(sky.common.read_last_n_lines, path, 1) == _not_seekable(path)
+
+
+class RaisingPath:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def __fspath__(self) -> str:
+        raise self.exc
+
+
+@pytest.mark.parametrize("args", [
+    # The argument checks come first, as in SkyPilot: before the encoding and the path.
+    ("{path}", -1, 8192, "\udcff"),
+    ("{path}", 1, 0, "\udcff"),
+    ("{path}", 1, 8192, "\udcff"),       # a surrogate fails when SkyPilot decodes
+    ("{path}", 1, 8192, "utf-8", "\udcff"),
+    (RaisingPath(ValueError("bad")), -1),
+    (RaisingPath(ValueError("bad")), 1),  # os.path.exists() says False: "File not found"
+    (RaisingPath(RuntimeError("boom")), 1),
+    (RaisingPath(RuntimeError("boom")), 0),
+], ids=repr)
+def test_argument_order_matches_reference(impl, sky, outcome, tmp_path, args):
+    path = write(tmp_path / "f", b"a\nb\n")
+    args = tuple(path if a == "{path}" else a for a in args)
+    ours = outcome(impl.read_last_n_lines, *args)
+    assert same_as_reference(ours, outcome(sky.common.read_last_n_lines, *args)), ours

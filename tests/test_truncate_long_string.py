@@ -229,3 +229,95 @@ def test_odd_types_match_reference(
     got = outcome(impl.truncate_long_string, s, max_length, truncate_middle)
     want = outcome(sky.common.truncate_long_string, s, max_length, truncate_middle)
     assert (got, type(got[-1])) == (want, type(want[-1]))
+
+
+def _logging_str_class(log: list, *, lying: bool) -> type:
+    """A str subclass that records every __getitem__ (and, ``lying``, __len__/split) in ``log``.
+
+    __getitem__ returns a marked piece ('<' + piece + '>') of the subclass, so the result
+    shows which slices were asked for.  ``lying``: __len__ reports two more code points
+    than there are, and split() returns pieces of the subclass (so they log too).
+    """
+
+    class Logged(str):
+        def __getitem__(self, key: Any) -> str:
+            if isinstance(key, slice):
+                log.append(("getitem", str(self), key.start, key.stop, key.step))
+            else:
+                log.append(("getitem", str(self), key))
+            return type(self)("<" + str.__getitem__(self, key) + ">")
+
+        if lying:
+
+            def __len__(self) -> int:
+                log.append(("len", str(self)))
+                return str.__len__(self) + 2
+
+            def split(self, sep: Any = None, maxsplit: int = -1) -> list:  # type: ignore[override]
+                log.append(("split", str(self), sep, maxsplit))
+                return [type(self)(w) for w in str.split(self, sep, maxsplit)]
+
+    return Logged
+
+
+# (s, max_length, truncate_middle): end mode with the prefix of whole words shorter than
+# max_length (SkyPilot then adds s[len(prefix):max_length]), equal to it, a first word
+# longer than max_length, negative lengths; middle mode with and without a tail.
+SUBCLASS_CASES = [
+    ("aaa bbb ccc ddd", 9, False),  # prefix 'aaa bbb' (7) < 9: s[7:9] is added
+    ("aaa bbb ccc ddd", 8, False),
+    ("a  b  c  d", 3, False),
+    ("a b c d e f", 3, False),  # prefix 'a b' is exactly 3
+    ("word " * 20, 35, False),
+    ("hello world", 6, False),
+    ("hello world", 7, False),
+    ("helloworld foo", 5, False),  # the first word is cut
+    ("ab cd", -1, False),
+    (" ab", 0, False),
+    ("", -1, False),
+    ("short", 35, False),
+    ("abcdefghij", 5, True),
+    ("abcdefghij", 4, True),  # no tail
+    ("abcdefghij", 7, True),
+    ("abcdefghij", 3, True),
+    ("abcdefghij", -2, True),
+    ("abcdefghij", 10, True),
+]
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("lying", [False, True], ids=["getitem", "getitem-len-split"])
+@pytest.mark.parametrize(("text", "max_length", "truncate_middle"), SUBCLASS_CASES, ids=repr)
+def test_str_subclass_sees_the_reference_calls(
+    impl: ModuleType,
+    sky: Any,
+    outcome: Outcome,
+    lying: bool,
+    text: str,
+    max_length: int,
+    truncate_middle: bool,
+) -> None:
+    """A str subclass overriding __getitem__ (and __len__/split) gets SkyPilot's result.
+
+    The pieces are sliced from s itself with the reference's indices -- in end mode the
+    prefix of whole words is completed with s[len(prefix):max_length], not replaced by
+    s[:max_length] -- so the marked result and the sequence of calls logged are SkyPilot's.
+    """
+    ours: list = []
+    theirs: list = []
+    mine = _logging_str_class(ours, lying=lying)(text)
+    reference = _logging_str_class(theirs, lying=lying)(text)
+    got = outcome(impl.truncate_long_string, mine, max_length, truncate_middle)
+    want = outcome(sky.common.truncate_long_string, reference, max_length, truncate_middle)
+    # str, or the subclass itself (the short s returned as is): one class per log, so
+    # the class is compared by its qualified name
+    assert (got, type(got[-1]).__qualname__) == (want, type(want[-1]).__qualname__)
+    assert ours == theirs
+
+
+def test_end_mode_prefix_is_completed_from_s(impl: ModuleType) -> None:
+    """The stated expectation: 'aaa bbb' + s[7:9] when whole words stop short of max_length."""
+    log: list = []
+    s = _logging_str_class(log, lying=False)("aaa bbb ccc ddd")
+    assert impl.truncate_long_string(s, 9) == "aaa bbb< c>..."
+    assert log == [("getitem", "aaa bbb ccc ddd", 7, 9, None)]
