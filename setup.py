@@ -16,19 +16,6 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-# Compiler directives live here and only here (repeated in _core.pyx's header
-# for readers; these win).
-DIRECTIVES = {
-    "language_level": "3",
-    "boundscheck": False,
-    "wraparound": False,
-    "cdivision": True,
-    "initializedcheck": False,
-    "embedsignature": True,
-    "freethreading_compatible": False,
-}
-
-
 def _extensions():
     if _flag("SKYFAST_NO_EXTENSIONS"):
         return []
@@ -39,19 +26,25 @@ def _extensions():
             raise
         print("skyfast: Cython not available, building pure Python", file=sys.stderr)
         return []
-    macros = []
-    if os.environ.get("SKYFAST_CYTHON_TRACE"):
-        macros.append(("CYTHON_TRACE", "1"))
+    # Compiler directives live in each source's header (`# cython: ...`), and
+    # only there.  SKYFAST_CYTHON_TRACE=1 adds line tracing (coverage, profilers).
+    trace = _flag("SKYFAST_CYTHON_TRACE")
+    macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if trace else []
+    directives = {"linetrace": True} if trace else {}
     ext = Extension(
         "skyfast._core",
         ["skyfast/_core.pyx"],
+        depends=["skyfast/_sf_sys.h", "skyfast/_sf_reader.h"],  # C next to the .pyx
         extra_compile_args=["-O2"],
         define_macros=macros,
     )
     # The container-limits code is one Python source, compiled as it is: the
     # typed twin stays the only text to read and the two builds cannot drift.
-    limits = Extension("skyfast._limits_c", ["skyfast/_limits_py.py"], extra_compile_args=["-O2"])
-    return cythonize([ext, limits], compiler_directives=DIRECTIVES)
+    limits = Extension(
+        "skyfast._limits_c", ["skyfast/_limits_py.py"], extra_compile_args=["-O2"],
+        define_macros=macros,
+    )
+    return cythonize([ext, limits], compiler_directives=directives)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, embedsignature=True
-# (The directives are set in setup.py; repeated here for readers.)
+# cython: initializedcheck=False, embedsignature=True, freethreading_compatible=False
+# (The one place these directives are set; setup.py adds line tracing on request.)
 """The compiled core of skyfast: the twelve functions over libc, sysconf and procfs.
 
 Each function keeps the contract of its twin in ``_core_py.py`` (same values,
@@ -53,243 +53,7 @@ cdef extern from "Python.h":
     void PyList_SET_ITEM(object lst, Py_ssize_t i, object item)
     void Py_INCREF(object o)
 
-cdef extern from *:
-    """
-    #include <fcntl.h>
-    #include <unistd.h>
-    #include <poll.h>
-    #include <sched.h>
-    #include <signal.h>
-    #include <time.h>
-    #include <pthread.h>
-    #include <string.h>
-    #include <math.h>
-    #include <sys/stat.h>
-    #include <sys/resource.h>
-    #include <sys/socket.h>
-    #include <sys/syscall.h>
-    #include <netinet/in.h>
-    #include <arpa/inet.h>
-    #ifndef SYS_pidfd_open
-    #define SYS_pidfd_open 434  /* same number on every Linux architecture */
-    #endif
-
-    /* pidfd_open(2) has no glibc wrapper before 2.36. */
-    static void sf_set_errno(int e) { errno = e; }
-    static int sf_getpid(void) { return (int)getpid(); }
-    static int sf_tgkill0(int pid) { return (int)syscall(SYS_tgkill, pid, pid, 0); }
-    static int sf_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
-
-    /* Directory entries without building names: getdents64 into a caller buffer. */
-    struct sf_dirent64 { unsigned long long d_ino; long long d_off;
-                         unsigned short d_reclen; unsigned char d_type; char d_name[]; };
-    static long sf_getdents64(int fd, char *buf, size_t n) {
-        return syscall(SYS_getdents64, fd, buf, n);
-    }
-    static long sf_count_entries(const char *buf, long n) {
-        long count = 0, off = 0;
-        while (off < n) {
-            const struct sf_dirent64 *d = (const struct sf_dirent64 *)(buf + off);
-            const char *s = d->d_name;
-            if (!(s[0] == '.' && (s[1] == 0 || (s[1] == '.' && s[2] == 0)))) count++;
-            off += d->d_reclen;
-        }
-        return count;
-    }
-
-    /* CPUs in this thread's affinity mask; the mask grows past 1024 CPUs. */
-    static int sf_affinity_count(void) {
-        cpu_set_t small;
-        if (sched_getaffinity(0, sizeof(small), &small) == 0) return CPU_COUNT(&small);
-        if (errno != EINVAL) return -1;
-        for (size_t ncpus = 2048; ncpus <= (1u << 22); ncpus *= 2) {
-            size_t size = CPU_ALLOC_SIZE(ncpus);
-            cpu_set_t *set = CPU_ALLOC(ncpus);
-            if (set == NULL) return -1;
-            if (sched_getaffinity(0, size, set) == 0) {
-                int count = CPU_COUNT_S(size, set);
-                CPU_FREE(set);
-                return count;
-            }
-            int saved = errno;
-            CPU_FREE(set);
-            if (saved != EINVAL) { errno = saved; return -1; }
-        }
-        errno = EINVAL;
-        return -1;
-    }
-
-    static double sf_monotonic(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-    }
-
-    /* Cached kernel values are dropped in a forked child (SPEC 4): fork()
-       runs this handler, which is cheaper than a getpid() on every call. */
-    static volatile unsigned long sf_fork_generation = 0;
-    static void sf_after_fork_child(void) { sf_fork_generation++; }
-    static int sf_register_atfork(void) { return pthread_atfork(NULL, NULL, sf_after_fork_child); }
-
-    /* '{:.pf}' of a finite, non-integral double: correctly rounded, ties to
-       even on the exact binary value, as CPython's dtoa does.  x = mant / 2**shift
-       exactly, so round(x * 10**p) is integer arithmetic on 128 bits.  Returns
-       the length written to out, or -1 where the digits would not fit 64 bits
-       (the caller then asks PyOS_double_to_string). */
-    static int sf_format_fixed(double x, int p, char *out) {
-        static const unsigned long long POW10[20] = {
-            1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
-            100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
-            1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
-            1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
-            1000000000000000000ULL, 10000000000000000000ULL};
-        if (p < 0 || p > 19) return -1;
-        int neg = signbit(x) != 0, e2;
-        double m = frexp(fabs(x), &e2);
-        unsigned long long mant = (unsigned long long)ldexp(m, 53);
-        int shift = 53 - e2;
-        if (shift <= 0) return -1;
-        unsigned __int128 prod = (unsigned __int128)mant * POW10[p], q;
-        if (shift >= 120) {
-            q = 0;  /* prod < 2**117 < half: rounds down */
-        } else {
-            q = prod >> shift;
-            unsigned __int128 r = prod - (q << shift), half = (unsigned __int128)1 << (shift - 1);
-            if (r > half || (r == half && (q & 1))) q++;
-        }
-        if (q >> 64) return -1;
-        unsigned long long v = (unsigned long long)q;
-        char digits[24];
-        int n = 0;
-        do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-        while (n < p + 1) digits[n++] = '0';
-        int len = 0;
-        if (neg) out[len++] = '-';
-        for (int i = n - 1; i >= 0; i--) {
-            out[len++] = digits[i];
-            if (i == p && p > 0) out[len++] = '.';
-        }
-        return len;
-    }
-
-    static int sf_is_ascii(const char *p, size_t n) {
-        size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            unsigned long long w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ULL) return 0;
-        }
-        for (; i < n; i++) if ((unsigned char)p[i] & 0x80) return 0;
-        return 1;
-    }
-
-    /* Bind probes over [port, end): one socket serves every failed bind (a
-       failed bind leaves it unbound).  Returns the free port, -1 when the
-       range is exhausted, -2 with errno set when socket() fails, -3 when
-       interrupted (the caller checks signals and resumes at *next). */
-    static int sf_probe_ports(int port, int end, in_addr_t addr, int *next) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return -2;
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = addr;
-        int budget = 4096;  /* probes between signal checks */
-        for (; port < end; port++) {
-            if (budget-- == 0) { close(fd); *next = port; return -3; }
-            sa.sin_port = htons((unsigned short)port);
-            if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) { close(fd); return port; }
-            if (errno != EADDRINUSE && errno != EACCES && errno != EADDRNOTAVAIL) {
-                /* unusual failure: start over with a fresh socket */
-                close(fd);
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (fd < 0) return -2;
-            }
-        }
-        close(fd);
-        return -1;
-    }
-
-    /* Double-buffered reading for hash_file: a helper thread read()s the next
-       blocks while the caller hashes the current one, so the page-cache copy
-       (about a tenth of SHA-256's time with SHA-NI) overlaps the hashing.
-       Slots are handed over in order through two semaphores; the helper
-       blocks every signal, so handlers and EINTR stay with the caller. */
-    #include <semaphore.h>
-    typedef struct {
-        int fd, nslots, next, err, stop;
-        size_t block;
-        char *buf;
-        ssize_t *got;
-        sem_t free_slots, full_slots;
-        pthread_t thread;
-    } sf_reader;
-
-    static void *sf_reader_main(void *arg) {
-        sf_reader *r = (sf_reader *)arg;
-        for (int slot = 0;; slot = (slot + 1) % r->nslots) {
-            while (sem_wait(&r->free_slots) != 0) {}
-            if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) return NULL;
-            ssize_t n;
-            do n = read(r->fd, r->buf + (size_t)slot * r->block, r->block);
-            while (n < 0 && errno == EINTR);
-            if (n < 0) r->err = errno;
-            r->got[slot] = n;
-            sem_post(&r->full_slots);
-            if (n <= 0) return NULL;
-        }
-    }
-
-    /* NULL (errno set) when the thread cannot start: the caller reads serially. */
-    static sf_reader *sf_reader_start(int fd, size_t block, int nslots) {
-        sf_reader *r = (sf_reader *)calloc(1, sizeof(*r));
-        if (r == NULL) return NULL;
-        r->buf = (char *)malloc(block * (size_t)nslots);
-        r->got = (ssize_t *)calloc((size_t)nslots, sizeof(ssize_t));
-        if (r->buf == NULL || r->got == NULL) goto fail;
-        r->fd = fd; r->block = block; r->nslots = nslots;
-        sem_init(&r->free_slots, 0, (unsigned)nslots);
-        sem_init(&r->full_slots, 0, 0);
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        int rc = pthread_create(&r->thread, NULL, sf_reader_main, r);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc != 0) {
-            sem_destroy(&r->free_slots); sem_destroy(&r->full_slots);
-            errno = rc;
-            goto fail;
-        }
-        return r;
-    fail:
-        free(r->buf); free(r->got); free(r);
-        return NULL;
-    }
-
-    /* The next block: 0 with *data and *n set (n == 0 at end of file, -1 with
-       errno on a read error); -1 when a signal interrupted the wait. */
-    static int sf_reader_next(sf_reader *r, char **data, ssize_t *n) {
-        if (sem_wait(&r->full_slots) != 0) return -1;
-        *data = r->buf + (size_t)r->next * r->block;
-        *n = r->got[r->next];
-        if (*n < 0) errno = r->err;
-        return 0;
-    }
-
-    /* The block from sf_reader_next is hashed: its slot may be refilled. */
-    static void sf_reader_release(sf_reader *r) {
-        r->next = (r->next + 1) % r->nslots;
-        sem_post(&r->free_slots);
-    }
-
-    static void sf_reader_stop(sf_reader *r) {
-        __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
-        sem_post(&r->free_slots);   /* wakes a helper waiting for a slot */
-        pthread_join(r->thread, NULL);
-        sem_destroy(&r->free_slots); sem_destroy(&r->full_slots);
-        free(r->buf); free(r->got); free(r);
-    }
-    """
+cdef extern from "_sf_sys.h":
     void sf_set_errno(int e) nogil
     int sf_getpid() nogil
     int sf_tgkill0(int pid) nogil
@@ -304,12 +68,9 @@ cdef extern from *:
     int sf_format_fixed(double x, int p, char *out) nogil
     ctypedef unsigned int in_addr_t
     int sf_probe_ports(int port, int end, in_addr_t addr, int *next) nogil
-    ctypedef struct sf_reader:
-        pass
-    sf_reader *sf_reader_start(int fd, size_t block, int nslots) nogil
-    int sf_reader_next(sf_reader *r, char **data, ssize_t *n) nogil
-    void sf_reader_release(sf_reader *r) nogil
-    void sf_reader_stop(sf_reader *r) nogil
+    void sf_split_u128(unsigned long long hi, unsigned long long lo, unsigned long long base,
+                       unsigned long long *q_hi, unsigned long long *q_lo,
+                       unsigned long long *r) nogil
     int inet_pton(int af, const char *src, void *dst)
 
     # libc and system calls (declared here: several are missing from Cython's pxds)
@@ -356,6 +117,14 @@ cdef extern from *:
     int poll(pollfd *fds, unsigned long n, int timeout) nogil
     int getrlimit(int resource, rlimit *rl) nogil
     void *memrchr(const void *s, int c, size_t n) nogil
+
+cdef extern from "_sf_reader.h":
+    ctypedef struct sf_reader:
+        pass
+    sf_reader *sf_reader_start(int fd, size_t block, int nslots) nogil
+    int sf_reader_next(sf_reader *r, char **data, ssize_t *n) nogil
+    void sf_reader_release(sf_reader *r) nogil
+    void sf_reader_stop(sf_reader *r) nogil
 
 if sf_register_atfork() != 0:
     raise ImportError("skyfast: pthread_atfork failed")
@@ -880,24 +649,6 @@ def base36_encode(hex_str):
     lo = PyLong_AsUnsignedLongLongMask(value)
     hi = PyLong_AsUnsignedLongLongMask(value >> 64)
     return _b36_u128(hi, lo)
-
-
-cdef extern from *:
-    """
-    typedef unsigned __int128 sf_u128;
-    static void sf_split_u128(unsigned long long hi, unsigned long long lo,
-                              unsigned long long base, unsigned long long *q_hi,
-                              unsigned long long *q_lo, unsigned long long *r) {
-        sf_u128 v = ((sf_u128)hi << 64) | lo;
-        sf_u128 q = v / base;
-        *r = (unsigned long long)(v - q * base);
-        *q_hi = (unsigned long long)(q >> 64);
-        *q_lo = (unsigned long long)q;
-    }
-    """
-    void sf_split_u128(unsigned long long hi, unsigned long long lo, unsigned long long base,
-                       unsigned long long *q_hi, unsigned long long *q_lo,
-                       unsigned long long *r) nogil
 
 
 cdef str _b36_u128(unsigned long long hi, unsigned long long lo):
