@@ -28,7 +28,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memchr, memcpy, strlen
 from libc.math cimport floor, isfinite, signbit, fabs
 
-from . import _common
+from . import _cache, _common
 from . import _core_py as _py
 
 cdef extern from "Python.h":
@@ -264,29 +264,24 @@ cdef inline void _store_float(_Entry *e, double value):
     _store(e, 0)
 
 
-def set_cache_ttl(seconds):
-    """Keep kernel-provided values for at most ``seconds`` (0 turns caching off)."""
+cdef void _follow_cache(double ttl):
+    """The one cache's window changed or was cleared (_cache.subscribe): follow it."""
     global _ttl
-    cdef double value = float(seconds)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"cache ttl must be a finite number >= 0, got {value!r}")
-    _ttl = value
-    # One window per process: the twin (fallbacks, the limits code) keeps the same.
-    _py.set_cache_ttl(value)
-    clear_cache()
-
-
-def get_cache_ttl():
-    """The current freshness window in seconds."""
-    return _ttl
-
-
-def clear_cache():
-    """Forget every cached kernel value (container limits included)."""
+    _ttl = ttl
     _host_cpu_entry.valid = False
     _host_mem_entry.valid = False
     _os_cpu_entry.valid = False
-    _py._clear_limits_cache()
+
+
+def _on_cache_change(ttl):
+    _follow_cache(ttl)
+
+
+# The window, its setter and the clear are the one cache's (skyfast._cache).
+set_cache_ttl = _cache.set_cache_ttl
+get_cache_ttl = _cache.get_cache_ttl
+clear_cache = _cache.clear_cache
+_cache.subscribe(_on_cache_change)
 
 
 cdef bytes _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1

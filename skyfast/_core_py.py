@@ -19,68 +19,21 @@ import resource
 import select
 import socket
 import stat
-import sys
 import threading
-import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from . import _common
+from ._cache import cached as _cached
+from ._cache import clear_cache as clear_cache
+from ._cache import get_cache_ttl as get_cache_ttl
+from ._cache import set_cache_ttl as set_cache_ttl
 from ._common import FileNotFoundAssertionError
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _logger = logging.getLogger("skyfast")
 
-# ---------------------------------------------------------------------------
-# Cache of kernel-provided values (SPEC 4): at most `_ttl` seconds old, and
-# never inherited across fork() (entries are keyed by the pid that made them).
-# ---------------------------------------------------------------------------
-
-_ttl = 0.020
-_cache: Dict[str, Tuple[int, float, Any]] = {}
-_T = TypeVar("_T")
-
-
-def set_cache_ttl(seconds: float) -> None:
-    """Keep kernel-provided values for at most ``seconds`` (0 turns caching off)."""
-    global _ttl
-    seconds = float(seconds)
-    if not seconds >= 0 or seconds == float("inf"):
-        raise ValueError(f"cache ttl must be a finite number >= 0, got {seconds!r}")
-    _ttl = seconds
-    clear_cache()
-
-
-def get_cache_ttl() -> float:
-    """The current freshness window in seconds."""
-    return _ttl
-
-
-def clear_cache() -> None:
-    """Forget every cached kernel value (container limits included)."""
-    _cache.clear()
-    _clear_limits_cache()
-
-
-def _clear_limits_cache() -> None:
-    # The limits code keeps its own cache; clear each build of it ever imported.
-    for name in ("skyfast._limits_py", "skyfast._limits_c"):
-        limits = sys.modules.get(name)
-        if limits is not None:
-            limits.clear_cache()
-
-
-def _cached(key: str, compute: Callable[[], _T]) -> _T:
-    if _ttl <= 0:
-        return compute()
-    now = time.monotonic()
-    pid = os.getpid()
-    hit = _cache.get(key)
-    if hit is not None and hit[0] == pid and now < hit[1]:
-        return hit[2]  # type: ignore[no-any-return]
-    value = compute()
-    _cache[key] = (pid, now + _ttl, value)
-    return value
+# Kernel-provided values are cached in the one cache, ``_cache`` (imported above).
 
 
 def _set_roots(proc: Optional[str] = None, cgroup: Optional[str] = None) -> None:
@@ -88,7 +41,7 @@ def _set_roots(proc: Optional[str] = None, cgroup: Optional[str] = None) -> None
     global _proc_root, _cgroup_root
     _proc_root = _common.PROC_ROOT if proc is None else proc
     _cgroup_root = _common.CGROUP_ROOT if cgroup is None else cgroup
-    _cache.clear()
+    clear_cache()
 
 
 _proc_root = _common.PROC_ROOT

@@ -31,11 +31,10 @@ import os
 import re
 import stat
 import sys
-import time
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Literal, NamedTuple, Optional, Tuple, Union
 
-from . import _core_py
+from . import _cache
 
 __all__ = [
     "DEFAULT_CGROUP_ROOT",
@@ -704,33 +703,13 @@ def read_limits(
 # effective_cpu_count, with the short-lived cache of SPEC 4
 # ---------------------------------------------------------------------------
 
-# (pid, expiry on the monotonic clock, value); one tuple, replaced whole, so
-# threads never see a torn entry, and a forked child never sees its parent's.
-_cpu_cache: Optional[Tuple[int, float, _CpuView]] = None
+# The cgroup part of the CPU count lives in skyfast's one cache (``_cache``): its
+# window, its fork rule, and ``skyfast.clear_cache()``, which is this very function.
+clear_cache = _cache.clear_cache
 
 
-def clear_cache() -> None:
-    """Forget the cached cgroup CPU limits (``skyfast.clear_cache()`` clears them too)."""
-    global _cpu_cache
-    _cpu_cache = None
-
-
-def _cached_cpu_view() -> _CpuView:
-    global _cpu_cache
-    # skyfast.set_cache_ttl() sets the twin's window too (the compiled core passes it
-    # on), so the twin's is the process-wide one.  Read as an attribute: in the
-    # compiled build a call to the twin's getter would run a Python frame.
-    ttl = _core_py._ttl
-    if ttl <= 0:
-        return _read_cpu_view(DEFAULT_PROC_ROOT, DEFAULT_CGROUP_ROOT)
-    now = time.monotonic()
-    pid = os.getpid()
-    hit = _cpu_cache
-    if hit is not None and hit[0] == pid and now < hit[1]:
-        return hit[2]
-    view = _read_cpu_view(DEFAULT_PROC_ROOT, DEFAULT_CGROUP_ROOT)
-    _cpu_cache = (pid, now + ttl, view)
-    return view
+def _default_cpu_view() -> _CpuView:
+    return _read_cpu_view(DEFAULT_PROC_ROOT, DEFAULT_CGROUP_ROOT)
 
 
 def effective_cpu_count(
@@ -750,7 +729,7 @@ def effective_cpu_count(
     proc = os.fspath(proc_root)
     cgroup = os.fspath(cgroup_root)
     if proc == DEFAULT_PROC_ROOT and cgroup == DEFAULT_CGROUP_ROOT:
-        view = _cached_cpu_view()
+        view = _cache.cached("limits.cpu_view", _default_cpu_view)
     else:
         view = _read_cpu_view(proc, cgroup)
     return compute_effective_cpus(

@@ -802,16 +802,18 @@ def test_cache_default_roots_only(
 def test_cache_is_dropped_in_a_forked_child(
     limits: ModuleType, cache_ttl: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from skyfast import _cache
+
     _core_py.set_cache_ttl(60)
     limits.effective_cpu_count()
-    assert limits._cpu_cache is not None
+    assert "limits.cpu_view" in _cache._entries  # the one cache holds it
     monkeypatch.setattr(limits, "_affinity_cpus", lambda host: 1000)
     fake = limits._CpuView(None, 10**6, None, None, None, None)
     # An entry this process made is used ...
-    monkeypatch.setattr(limits, "_cpu_cache", (os.getpid(), float("inf"), fake))
+    monkeypatch.setitem(_cache._entries, "limits.cpu_view", (os.getpid(), float("inf"), fake))
     assert limits.effective_cpu_count() == 1000
     # ... one made by another pid (the parent, before fork()) is not.
-    monkeypatch.setattr(limits, "_cpu_cache", (os.getpid() + 1, float("inf"), fake))
+    monkeypatch.setitem(_cache._entries, "limits.cpu_view", (os.getpid() + 1, float("inf"), fake))
     assert limits.effective_cpu_count() <= limits._host_cpus()
 
 
