@@ -1,40 +1,33 @@
-"""Pieces both implementations share: exception types, messages, text parsers.
+"""Pieces both implementations share: exception types, messages, environment parsing.
 
-Following psutil's split, the compiled core does the system calls and the
-byte shuffling in C; turning the (rare, tiny) text of an environment variable
-or a cgroup file into a number is done here, once, in plain Python, so the two
-implementations cannot disagree about it.
+Turning the (rare, tiny) text of an environment variable into a number is
+done here, once, in plain Python, so the two implementations cannot disagree
+about it.  Kernel files have their own layer, ``_kernel``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import os
+import socket
 import sys
 from types import ModuleType
 from typing import Iterator, Optional, Tuple
 
 __all__ = [
-    "CGROUP_ROOT",
-    "PROC_ROOT",
+    "FIFO_NO_WRITER",
     "FileNotFoundAssertionError",
-    "cgroup_memory_limit",
-    "cgroup_v1_cpu_quota",
-    "cgroup_v2_cpu_quota",
+    "bind_address",
     "cpu_count_from_env",
     "env_flag",
     "fd_limit_warning",
     "keep_tracebacklimit",
+    "load_implementation",
     "mem_gb_from_bytes_env",
     "mem_gb_from_gb_env",
-    "meminfo_total_bytes",
-    "pipefs_device",
 ]
 
-PROC_ROOT = "/proc"
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 _FALSE_WORDS = ("", "0", "false", "no")
 
@@ -101,21 +94,6 @@ class FileNotFoundAssertionError(AssertionError, FileNotFoundError):
 FIFO_NO_WRITER = "Is a FIFO with no writer; refusing to wait for one"
 
 
-@functools.cache
-def pipefs_device() -> int:
-    """``st_dev`` of anonymous pipes: all live on the kernel's one pipefs.
-
-    Opening an anonymous pipe by path (``/dev/stdin``, ``/proc/self/fd/N``,
-    ``<(cmd)``) never waits for a writer, unlike a named FIFO's open.
-    """
-    r, w = os.pipe()
-    try:
-        return os.fstat(r).st_dev
-    finally:
-        os.close(r)
-        os.close(w)
-
-
 def fd_limit_warning(fd_limit: int) -> str:
     return (
         f"Open file descriptor limit ({fd_limit}) is low. File sync to remote "
@@ -152,76 +130,10 @@ def mem_gb_from_bytes_env(value: str) -> float:
         raise ValueError(f"Failed to parse the memory size from {value} (bytes)") from e
 
 
-# --- cgroup files at the namespace root (what SkyPilot 0.14.1 reads) ----------
-# Each takes the file's text (decoded as UTF-8, strictly) and returns the
-# limit, or None for "no limit" -- including for text no kernel would write.
-
-
-def cgroup_v2_cpu_quota(text: str) -> Optional[float]:
-    """``cpu.max`` ("<quota|max> <period>") -> cores, or None."""
-    fields = text.split()
-    if len(fields) != 2 or fields[0] == "max":
-        return None
-    try:
-        quota = float(fields[0])
-        period = float(fields[1])
-    except ValueError:
-        return None
-    return _cores(quota, period)
-
-
-def cgroup_v1_cpu_quota(quota_text: str, period_text: str) -> Optional[float]:
-    """``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` -> cores, or None (-1 = no quota)."""
-    try:
-        quota = float(quota_text)
-        period = float(period_text)
-    except ValueError:
-        return None
-    return _cores(quota, period)
-
-
-def _cores(quota: float, period: float) -> Optional[float]:
-    # The kernel only writes positive integers; a zero or negative period, or
-    # a quota that makes no finite number, is treated as unreadable ("no
-    # limit") instead of leaking ZeroDivisionError or OverflowError.
-    if not (quota > 0 and period > 0):
-        return None
-    cores = quota / period
-    if cores != cores or cores == float("inf"):
-        return None
-    return cores
-
-
-def cgroup_memory_limit(text: str) -> Optional[int]:
-    """``memory.max`` / ``memory.limit_in_bytes`` -> bytes, or None ('max', empty, <= 0)."""
-    value = text.strip()
-    if value == "max" or not value:
-        return None
-    try:
-        limit = int(value)
-    except ValueError:
-        return None
-    return limit if limit > 0 else None
-
-
-# --- /proc/meminfo ----------------------------------------------------------------
-
-
-def meminfo_total_bytes(data: bytes) -> int:
-    """``MemTotal`` of /proc/meminfo in bytes, parsed as psutil parses it for SkyPilot.
-
-    psutil.virtual_memory() splits every line on whitespace and reads its second
-    field as KiB, so a line it cannot parse raises its IndexError or ValueError
-    here too, and a file without ``MemTotal`` or ``MemFree`` its KeyError.
-    Only real kernels' files are ever this regular; the errors are SkyPilot's.
-    """
-    lines = data.split(b"\n")
-    if not lines[-1]:
-        lines.pop()  # iterating a file yields no empty piece after the last newline
-    mems = {}
-    for line in lines:
-        fields = line.split()
-        mems[fields[0]] = int(fields[1]) * 1024
-    total = mems[b"MemTotal:"]
-    mems[b"MemFree:"]  # psutil reads it next, and raises without it
-    return total
+def bind_address(host: str) -> str:
+    """Resolve ``host`` once, up front: '' (any address) or a dotted IPv4 address."""
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    if host == "":
+        return host
+    return str(socket.getaddrinfo(host, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])

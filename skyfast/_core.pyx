@@ -28,7 +28,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memchr, memcpy, strlen
 from libc.math cimport floor, isfinite, signbit, fabs
 
-from . import _cache, _common
+from . import _cache, _common, _kernel
 from . import _core_py as _py
 
 cdef extern from "Python.h":
@@ -170,13 +170,20 @@ cdef bytes _fspath_bytes(object path):
 
 
 cdef object _read_small(bytes path):
-    """A small kernel file as str (strict UTF-8), or None if unreadable/undecodable."""
+    """_kernel.read_text() in C for files of a few bytes: same policy, same answers.
+
+    A regular file's text as strict UTF-8, else None (O_NONBLOCK: a FIFO planted
+    in a fake tree cannot block).
+    """
     cdef char buf[4096]
     cdef ssize_t got = 0, n
-    cdef int fd = _open_retry(PyBytes_AS_STRING(path), O_RDONLY | O_CLOEXEC)
+    cdef stat_t st
+    cdef int fd = _open_retry(PyBytes_AS_STRING(path), O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     if fd < 0:
         return None
     try:
+        if fstat(fd, &st) != 0 or not S_ISREG(st.st_mode):
+            return None
         while got < <ssize_t>sizeof(buf):
             n = read(fd, buf + got, sizeof(buf) - got)
             if n < 0:
@@ -190,8 +197,8 @@ cdef object _read_small(bytes path):
     finally:
         close(fd)
     if got == <ssize_t>sizeof(buf):
-        # Larger than any real cgroup file: read it the slow, complete way.
-        return _py._read_text(path.decode("utf-8", "surrogateescape"))
+        # Larger than any real cgroup file: the Python reader takes the rest.
+        return _kernel.read_text(path.decode("utf-8", "surrogateescape"))
     try:
         return PyUnicode_DecodeUTF8(buf, got, NULL)
     except UnicodeDecodeError:
@@ -289,20 +296,23 @@ cdef bytes _meminfo
 cdef str _meminfo_name
 
 
+cdef str _proc_root
+
+
 def _set_roots(proc=None, cgroup=None):
     """Point the procfs and cgroupfs readers at other trees (tests build fake ones)."""
     global _cg_controllers, _cg_cpu_max, _cg_cfs_quota, _cg_cfs_period, _cg_mem_max, _cg_mem_v1
-    global _meminfo, _meminfo_name
-    _meminfo_name = (_common.PROC_ROOT if proc is None else proc) + "/meminfo"
+    global _meminfo, _meminfo_name, _proc_root
+    _proc_root = _kernel.PROC_ROOT if proc is None else proc
+    _meminfo_name = _proc_root + "/meminfo"
     _meminfo = os.fsencode(_meminfo_name)
-    root = os.fsencode(_common.CGROUP_ROOT if cgroup is None else cgroup)
+    root = os.fsencode(_kernel.CGROUP_ROOT if cgroup is None else cgroup)
     _cg_controllers = root + b"/cgroup.controllers"
     _cg_cpu_max = root + b"/cpu.max"
     _cg_cfs_quota = root + b"/cpu/cpu.cfs_quota_us"
     _cg_cfs_period = root + b"/cpu/cpu.cfs_period_us"
     _cg_mem_max = root + b"/memory.max"
     _cg_mem_v1 = root + b"/memory/memory.limit_in_bytes"
-    _py._set_roots(proc, cgroup)  # the twin serves the rare fallbacks (procfs liveness)
     clear_cache()
 
 
@@ -364,7 +374,7 @@ def is_process_alive(pid, *, create_time=None, allow_zombie=False):
         if err == ESRCH or err == EINVAL or err == ENOENT:
             return False  # EINVAL (before Linux 6.9) or ENOENT: a thread id, not a leader
         if err == ENOSYS or err == EPERM:  # no pidfd (old kernel, seccomp)
-            return _py._alive_from_procfs(pid, create_time, allow_zombie)
+            return _kernel.alive_from_procfs(_proc_root, pid, create_time, allow_zombie)
         sf_set_errno(err)
         _raise_errno()
     try:
@@ -372,7 +382,7 @@ def is_process_alive(pid, *, create_time=None, allow_zombie=False):
         if exited:
             if not allow_zombie or kill(<pid_t>p, 0) != 0 and errno != EPERM:
                 return False
-        if create_time is not None and not _py._same_start(pid, create_time):
+        if create_time is not None and not _kernel.same_start(_proc_root, pid, create_time):
             return False
         # The pidfd pins the process: if it is still running now, the start
         # time read above was its own and not that of a reused pid.
@@ -388,12 +398,12 @@ def is_process_alive(pid, *, create_time=None, allow_zombie=False):
 cdef object _cgroup_cpu_quota():
     if _is_regular_file(_cg_controllers):
         text = _read_small(_cg_cpu_max)
-        return None if text is None else _common.cgroup_v2_cpu_quota(text)
+        return None if text is None else _kernel.cpu_max_cores(text)
     quota = _read_small(_cg_cfs_quota)
     if quota is None:
         return None
     period = _read_small(_cg_cfs_period)
-    return None if period is None else _common.cgroup_v1_cpu_quota(quota, period)
+    return None if period is None else _kernel.cfs_cores(quota, period)
 
 
 cdef long long _host_cpu_limit() except -1:
@@ -437,9 +447,9 @@ cdef double _host_mem_gib() except? -1.0:
     # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
     # some Kubernetes pods) puts the container's memory there, while sysconf()
     # still reports the host's.  An unreadable file raises what psutil raises.
-    total = _common.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
+    total = _kernel.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
     text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1)
-    limit = None if text is None else _common.cgroup_memory_limit(text)
+    limit = None if text is None else _kernel.memory_limit_bytes(text)
     if limit is not None and limit < total:
         total = limit
     # Python's int / int, as SkyPilot divides: correctly rounded for any size.
@@ -827,7 +837,7 @@ cdef object _hash_fifo(int fd, stat_t *st, object filename, object hash_alg):
         raise MemoryError()
     try:
         got = read(fd, buf, size)
-        if got == 0 and st.st_dev != <dev_t>_common.pipefs_device():
+        if got == 0 and st.st_dev != <dev_t>_kernel.pipefs_device():
             raise OSError(EINVAL, _FIFO_NO_WRITER, filename)
         if got < 0 and errno != EAGAIN:
             _raise_errno()
@@ -1217,7 +1227,7 @@ def find_free_port(start_port, *, end_port=65535, host=""):
     if type(host) is str and PyUnicode_GET_LENGTH(host) == 0:
         address = ""
     else:
-        address = _py._bind_address(host)
+        address = _common.bind_address(host)
     # range()'s conversions, with its TypeErrors
     start = start_port if type(start_port) is int else PyNumber_Index(start_port)
     end = end_port if type(end_port) is int else PyNumber_Index(end_port)

@@ -22,7 +22,7 @@ import stat
 import threading
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
-from . import _common
+from . import _common, _kernel
 from ._cache import cached as _cached
 from ._cache import clear_cache as clear_cache
 from ._cache import get_cache_ttl as get_cache_ttl
@@ -39,22 +39,13 @@ _logger = logging.getLogger("skyfast")
 def _set_roots(proc: Optional[str] = None, cgroup: Optional[str] = None) -> None:
     """Point the procfs and cgroupfs readers elsewhere (tests build fake trees)."""
     global _proc_root, _cgroup_root
-    _proc_root = _common.PROC_ROOT if proc is None else proc
-    _cgroup_root = _common.CGROUP_ROOT if cgroup is None else cgroup
+    _proc_root = _kernel.PROC_ROOT if proc is None else proc
+    _cgroup_root = _kernel.CGROUP_ROOT if cgroup is None else cgroup
     clear_cache()
 
 
-_proc_root = _common.PROC_ROOT
-_cgroup_root = _common.CGROUP_ROOT
-
-
-def _read_text(path: str) -> Optional[str]:
-    """A small kernel file as text, or None when it cannot be read or decoded."""
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8")
-    except (OSError, ValueError):
-        return None
+_proc_root = _kernel.PROC_ROOT
+_cgroup_root = _kernel.CGROUP_ROOT
 
 
 # ---------------------------------------------------------------------------
@@ -62,7 +53,6 @@ def _read_text(path: str) -> Optional[str]:
 # ---------------------------------------------------------------------------
 
 _PID_T_MAX = 2**31 - 1
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def is_process_alive(
@@ -90,83 +80,19 @@ def is_process_alive(
             # 6.9, ENOENT since pidfds can name threads).
             return False
         if e.errno in (errno.ENOSYS, errno.EPERM):
-            return _alive_from_procfs(pid, create_time, allow_zombie)
+            return _kernel.alive_from_procfs(_proc_root, pid, create_time, allow_zombie)
         raise
     try:
         exited = bool(select.select([pidfd], [], [], 0)[0])
-        if exited and not (allow_zombie and _pid_exists(pid)):
+        if exited and not (allow_zombie and _kernel.pid_exists(pid)):
             return False
-        if create_time is not None and not _same_start(pid, create_time):
+        if create_time is not None and not _kernel.same_start(_proc_root, pid, create_time):
             return False
         # A pidfd pins the process: if it has not exited by now, the stat we
         # read above was its own, not that of a process that reused the pid.
         return exited or not select.select([pidfd], [], [], 0)[0]
     finally:
         os.close(pidfd)
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _alive_from_procfs(pid: int, create_time: Optional[float], allow_zombie: bool) -> bool:
-    """Liveness without pidfd (old kernels, seccomp): kill(pid, 0) plus /proc/<pid>/status."""
-    if not _pid_exists(pid):
-        return False
-    status = _read_text(f"{_proc_root}/{pid}/status")
-    if status is None:
-        return False
-    fields = dict(
-        line.split(":", 1) for line in status.splitlines() if ":" in line
-    )
-    if fields.get("Tgid", "").strip() != str(pid):
-        return False
-    if fields.get("State", "").strip()[:1] == "Z" and not allow_zombie:
-        # The leader's state is Z also when only the main thread has exited
-        # (pthread_exit) and other threads still run: that process is alive,
-        # as its pidfd says.  A real zombie has "Threads: 1" left.
-        if not _other_threads_run(pid, fields.get("Threads", "")):
-            return False
-    return create_time is None or _same_start(pid, create_time)
-
-
-def _other_threads_run(pid: int, threads: str) -> bool:
-    """Has the process threads besides its leader (status ``Threads:``, else task/)?"""
-    try:
-        return int(threads) > 1
-    except ValueError:
-        pass
-    try:
-        return len(os.listdir(f"{_proc_root}/{pid}/task")) > 1
-    except OSError:
-        return False
-
-
-def _boot_time() -> Optional[float]:
-    text = _read_text(f"{_proc_root}/stat")
-    for line in (text or "").splitlines():
-        if line.startswith("btime"):
-            return float(line.split()[1])
-    return None
-
-
-def _same_start(pid: int, create_time: float) -> bool:
-    """Does the process's start time match ``create_time`` within one clock tick?"""
-    text = _read_text(f"{_proc_root}/{pid}/stat")
-    boot = _cached("boot_time", _boot_time)
-    if text is None or boot is None:
-        return False
-    # Field 22 (starttime, in clock ticks since boot) counts from after the
-    # ")" that closes the command name, which may itself contain spaces.
-    fields = text[text.rfind(")") + 2 :].split()
-    started = boot + int(fields[19]) / _CLOCK_TICKS
-    return abs(started - create_time) <= 1.0 / _CLOCK_TICKS + 1e-6
 
 
 # ---------------------------------------------------------------------------
@@ -180,13 +106,13 @@ def _is_cgroup_v2() -> bool:
 
 def _cgroup_cpu_quota() -> Optional[float]:
     if _is_cgroup_v2():
-        text = _read_text(f"{_cgroup_root}/cpu.max")
-        return None if text is None else _common.cgroup_v2_cpu_quota(text)
-    quota = _read_text(f"{_cgroup_root}/cpu/cpu.cfs_quota_us")
+        text = _kernel.read_text(f"{_cgroup_root}/cpu.max")
+        return None if text is None else _kernel.cpu_max_cores(text)
+    quota = _kernel.read_text(f"{_cgroup_root}/cpu/cpu.cfs_quota_us")
     if quota is None:
         return None
-    period = _read_text(f"{_cgroup_root}/cpu/cpu.cfs_period_us")
-    return None if period is None else _common.cgroup_v1_cpu_quota(quota, period)
+    period = _kernel.read_text(f"{_cgroup_root}/cpu/cpu.cfs_period_us")
+    return None if period is None else _kernel.cfs_cores(quota, period)
 
 
 def _host_cpu_limit() -> int:
@@ -212,10 +138,10 @@ def _host_mem_bytes() -> int:
     # some Kubernetes pods) puts the container's memory there, while sysconf()
     # still reports the host's.  An unreadable file raises what psutil raises.
     with open(f"{_proc_root}/meminfo", "rb") as f:
-        total = _common.meminfo_total_bytes(f.read())
+        total = _kernel.meminfo_total_bytes(f.read())
     path = "memory.max" if _is_cgroup_v2() else "memory/memory.limit_in_bytes"
-    text = _read_text(f"{_cgroup_root}/{path}")
-    limit = None if text is None else _common.cgroup_memory_limit(text)
+    text = _kernel.read_text(f"{_cgroup_root}/{path}")
+    limit = None if text is None else _kernel.memory_limit_bytes(text)
     return total if limit is None else min(total, limit)
 
 
@@ -370,7 +296,7 @@ def _fifo_first_read(fd: int, path: object) -> bytes:
     except BlockingIOError:
         data = None
     else:
-        if not data and os.fstat(fd).st_dev != _common.pipefs_device():
+        if not data and os.fstat(fd).st_dev != _kernel.pipefs_device():
             raise OSError(errno.EINVAL, _common.FIFO_NO_WRITER, path)
     os.set_blocking(fd, True)
     return data or b""
@@ -571,21 +497,12 @@ def format_float(num: Union[float, int], precision: int = 1) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _bind_address(host: str) -> str:
-    """Resolve ``host`` once, up front: '' (any address) or a dotted IPv4 address."""
-    if not isinstance(host, str):
-        raise TypeError(f"host must be a str, not {type(host).__name__}")
-    if host == "":
-        return host
-    return str(socket.getaddrinfo(host, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
-
-
 def find_free_port(start_port: int, *, end_port: int = 65535, host: str = "") -> int:
     """The first port in ``[start_port, end_port)`` an IPv4 TCP socket can bind on ``host``.
 
     Racy by nature: another process may take the port before the caller does.
     """
-    address = _bind_address(host)
+    address = _common.bind_address(host)
     for port in range(start_port, end_port):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             if not 0 <= port <= 65535:  # after socket(): its EMFILE comes first

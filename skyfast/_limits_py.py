@@ -29,12 +29,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Literal, NamedTuple, Optional, Tuple, Union
 
-from . import _cache
+from . import _cache, _kernel
 
 __all__ = [
     "DEFAULT_CGROUP_ROOT",
@@ -77,7 +76,6 @@ _CONTROLLERS = ("cpu", "cpuset", "memory")
 _WS = " \t\n\r\x0b\x0c"  # ASCII whitespace only: no kernel writes any other
 _U64_MAX = 2**64 - 1
 _S64_MAX = 2**63 - 1
-_MAX_FILE = 64 << 20  # mountinfo of a host with very many mounts fits
 
 
 def _sysconf(name: str) -> int:
@@ -167,43 +165,32 @@ def _uint(token: str, limit: int) -> Optional[int]:
     return value if value <= limit else None
 
 
-_CPU_MAX_RE = re.compile(r"(max|[0-9]+)[ \t]+([0-9]+)")
-
-
 def parse_cpu_max(text: str) -> Optional[float]:
     """cgroup v2 ``cpu.max`` ("<quota> <period>" or "max <period>") -> cores, or None.
 
-    Quota and period are decimal integers up to 2**64-1; a zero quota or
-    period, a unit suffix ("500000us") or a third field is garbage (None).
+    The one parser of skyfast's kernel layer (``_kernel.cpu_max_cores``), the
+    grammar SkyPilot reads the file with: two whitespace-separated numbers as
+    Python's ``float()`` reads them; ``max``, a quota or period that is not
+    positive, a third field or a result that is not finite mean no limit.
     """
-    m = _CPU_MAX_RE.fullmatch(text.strip(_WS))
-    if m is None or m.group(1) == "max":
-        return None
-    quota = _uint(m.group(1), _U64_MAX)
-    period = _uint(m.group(2), _U64_MAX)
-    if not quota or not period:
-        return None
-    return quota / period
+    return _kernel.cpu_max_cores(text)
 
 
 def parse_cfs_quota(quota_text: str, period_text: str) -> Optional[float]:
-    """cgroup v1 ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` -> cores, or None (-1 = none)."""
-    quota_field = quota_text.strip(_WS)
-    if quota_field == "-1":
-        return None
-    quota = _uint(quota_field, _S64_MAX)  # the kernel keeps the quota as s64
-    period = _uint(period_text.strip(_WS), _U64_MAX)
-    if not quota or not period:
-        return None
-    return quota / period
+    """cgroup v1 ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` -> cores, or None (-1 = none).
+
+    ``_kernel.cfs_cores``: each file one number as ``float()`` reads it; a quota or
+    period that is not positive means no limit.
+    """
+    return _kernel.cfs_cores(quota_text, period_text)
 
 
 def parse_memory_max(text: str) -> Optional[int]:
-    """cgroup v2 ``memory.max`` -> bytes, or None ('max', 0, garbage)."""
-    field = text.strip(_WS)
-    if field == "max":
-        return None
-    return _uint(field, _U64_MAX) or None
+    """cgroup v2 ``memory.max`` -> bytes, or None ('max', empty, not positive, garbage).
+
+    ``_kernel.memory_limit_bytes``: one number as ``int()`` reads it.
+    """
+    return _kernel.memory_limit_bytes(text)
 
 
 def _page_counter_max_bytes(page_size: int) -> int:
@@ -214,8 +201,8 @@ def _page_counter_max_bytes(page_size: int) -> int:
 
 
 def _v1_memory_value(field: str, page_size: int) -> Optional[int]:
-    value = _uint(field, _U64_MAX)
-    if not value:
+    value = _kernel.memory_limit_bytes(field)
+    if value is None:
         return None
     # v1 shows "no limit" as PAGE_COUNTER_MAX pages in bytes (9223372036854771712
     # with 4 KiB pages); anything from 2**62 up is that, whatever the page size.
@@ -481,34 +468,10 @@ def compute_effective_cpus(
 # I/O: thin readers around the parsers
 # ---------------------------------------------------------------------------
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-
-
 def _read(path: str, errors: str = "replace") -> Optional[str]:
-    """A kernel file's text, or None for anything that is not a readable regular file."""
-    try:
-        # O_NONBLOCK so a FIFO planted in a fake tree cannot block the open.
-        fd = os.open(path, _OPEN_FLAGS)
-    except (OSError, ValueError):  # ValueError: a NUL in the path
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > _MAX_FILE:
-                return None
-        return b"".join(chunks).decode("utf-8", errors)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    """A kernel file's text through skyfast's one reader (``_kernel.read_file``), or None."""
+    data = _kernel.read_file(path)
+    return None if data is None else data.decode("utf-8", errors)
 
 
 def _host_cpus() -> int:

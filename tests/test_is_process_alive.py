@@ -429,13 +429,13 @@ import importlib, json, os, sys
 sys.path.insert(0, sys.argv[1])
 from _seccomp import SYS_PIDFD_OPEN, deny_syscall
 deny_syscall(SYS_PIDFD_OPEN, int(sys.argv[2]))
-from skyfast import _core_py
+from skyfast import _kernel
 calls = []
-fallback = _core_py._alive_from_procfs
+fallback = _kernel.alive_from_procfs
 def counted(*args):
     calls.append(args)
     return fallback(*args)
-_core_py._alive_from_procfs = counted  # the compiled core calls it through _core_py too
+_kernel.alive_from_procfs = counted  # both implementations call it through _kernel
 try:
     os.pidfd_open(os.getpid())
     refused = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import shutil
@@ -128,10 +129,16 @@ def tree(limits: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         ("0 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
         ("100000 0\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
         ("-100000 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
-        ("+200000 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
-        ("2_00000 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
-        ("\u0662\u0660\u0660\u0660\u0660\u0660 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
-        ("18446744073709551616 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
+        # float()'s grammar, as SkyPilot reads the file (no kernel writes these):
+        ("+200000 100000\n", 2.0, 2, 2, 2),
+        ("2_00000 100000\n", 2.0, 2, 2, 2),
+        ("\u0662\u0660\u0660\u0660\u0660\u0660 100000\n", 2.0, 2, 2, 2),
+        ("1e5 1e5\n", 1.0, 1, 1, 1),
+        ("50_000 100000\n", 0.5, 1, 1, 1),
+        ("18446744073709551616 100000\n", 18446744073709551616 / 100000, HOST_CPUS, HOST_CPUS,
+         HOST_CPUS),
+        ("inf 100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
+        ("100000 -100000\n", None, HOST_CPUS, HOST_CPUS, HOST_CPUS),
     ],
 )
 def test_v2_cpu_max(
@@ -270,7 +277,9 @@ def test_v1_parent_quota_and_missing_period(tree: Tree) -> None:
         ("abc", "100000", None),
         ("100000", "", None),
         ("9223372036854775807", "100000", 9223372036854775807 / 100000),
-        ("9223372036854775808", "100000", None),
+        ("9223372036854775808", "100000", 9223372036854775808 / 100000),
+        ("1e5", "1e5", 1.0),
+        ("inf", "inf", None),
     ],
 )
 def test_parse_cfs_quota(
@@ -891,31 +900,49 @@ def _nat(token: str, bound: int) -> Optional[int]:
     return value if value < bound else None
 
 
+# The cgroup CPU and memory files: SkyPilot's grammar (Python's float() and int()),
+# written out from its description, for every kind of text.
+
+
+def _number(token: str) -> Optional[float]:
+    try:
+        return float(token)
+    except ValueError:
+        return None
+
+
+def _cores(quota: Optional[float], period: Optional[float]) -> Optional[float]:
+    if quota is None or period is None or not (quota > 0 and period > 0):
+        return None
+    cores = quota / period
+    return cores if math.isfinite(cores) else None
+
+
 def oracle_cpu_max(text: str) -> Optional[float]:
-    tokens = re.split("[ \t]+", text.strip(_SPACE))
+    tokens = text.strip().split()
     if len(tokens) != 2 or tokens[0] == "max":
         return None
-    quota, period = _nat(tokens[0], 2**64), _nat(tokens[1], 2**64)
-    if not quota or not period:
-        return None
-    return quota / period
+    return _cores(_number(tokens[0]), _number(tokens[1]))
 
 
 def oracle_cfs(quota_text: str, period_text: str) -> Optional[float]:
-    quota = _nat(quota_text.strip(_SPACE), 2**63)
-    period = _nat(period_text.strip(_SPACE), 2**64)
-    if not quota or not period:
-        return None
-    return quota / period
+    return _cores(_number(quota_text.strip()), _number(period_text.strip()))
 
 
 def oracle_memory_max(text: str) -> Optional[int]:
-    return _nat(text.strip(_SPACE), 2**64) or None
+    value = text.strip()
+    if value in ("", "max"):
+        return None
+    try:
+        limit = int(value)
+    except ValueError:
+        return None
+    return limit if limit > 0 else None
 
 
 def oracle_limit_in_bytes(text: str, page_size: int) -> Optional[int]:
-    value = _nat(text.strip(_SPACE), 2**62)
-    if not value or value == (2**63 - 1) // page_size * page_size:
+    value = oracle_memory_max(text)
+    if value is None or value >= 2**62 or value == (2**63 - 1) // page_size * page_size:
         return None
     return value
 
@@ -936,7 +963,7 @@ def oracle_cpu_list(text: str) -> Optional[int]:
     return len(cpus)
 
 
-_number = st.one_of(
+_numbers = st.one_of(
     st.integers(0, 2**64 + 5).map(str),
     st.from_regex(r"\A[0-9]{1,30}\Z"),
     st.sampled_from(["-1", "-0", "max", "+5", "1_0", "\u0663", "\u00b2", "0x10", "1e3", ""]),
@@ -946,9 +973,9 @@ _cpu_max_text = st.one_of(
     st.from_regex(r"\A(max|[0-9]{1,22}|-[0-9]{1,3})[ \t]{1,2}[0-9]{1,22}\n?\Z"),
     st.builds(
         lambda a, sep, b, pad: a + sep + b + pad,
-        _number,
+        _numbers,
         st.sampled_from([" ", "\t", "  ", "", "\n", " \u00a0"]),
-        _number,
+        _numbers,
         _pad,
     ),
     st.text(),
@@ -968,7 +995,7 @@ def test_cpu_max_matches_oracle(limits: ModuleType, text: str) -> None:
     assert limits.parse_cpu_max(text) == oracle_cpu_max(text)
 
 
-@given(st.one_of(_number, st.text()), _pad, st.one_of(_number, st.text()), _pad)
+@given(st.one_of(_numbers, st.text()), _pad, st.one_of(_numbers, st.text()), _pad)
 @example("-1", "\n", "100000", "\n")
 @example("9223372036854775807", "", "1", "")
 @example("9223372036854775808", "", "1", "")
@@ -980,7 +1007,7 @@ def test_cfs_matches_oracle(
     )
 
 
-@given(st.one_of(_number, st.text()), _pad, st.sampled_from([4096, 16384, 65536]))
+@given(st.one_of(_numbers, st.text()), _pad, st.sampled_from([4096, 16384, 65536]))
 @example(V1_UNLIMITED, "\n", 4096)
 @example("9223372036854710272", "\n", 65536)
 @example(str(2**62 - 1), "", 4096)
@@ -1038,7 +1065,7 @@ def test_resolve_never_raises(limits: ModuleType, cgroup_text: str, mountinfo_te
     assert set(found) <= {"cpu", "cpuset", "memory"}
 
 
-@given(_cpu_max_text, _cpu_max_text, st.one_of(_number, st.text()), _pad)
+@given(_cpu_max_text, _cpu_max_text, st.one_of(_numbers, st.text()), _pad)
 def test_fake_tree_matches_oracle(
     limits: ModuleType, leaf: str, parent: str, memory: str, pad: str
 ) -> None:
@@ -1065,7 +1092,7 @@ _shape = st.sampled_from(["v1", "v2", "hybrid"])
 _depth_path = st.lists(st.sampled_from(["pod", "ctr", "a b", "x\ty"]), max_size=3).map(
     lambda parts: "/" + "/".join(parts)
 )
-_v1_text = st.one_of(_number, st.sampled_from(["-1", V1_UNLIMITED, "100000"])).map(
+_v1_text = st.one_of(_numbers, st.sampled_from(["-1", V1_UNLIMITED, "100000"])).map(
     lambda t: t + "\n"
 )
 _cgroup_files = st.dictionaries(
