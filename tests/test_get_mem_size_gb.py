@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import psutil
 import pytest
+from _oracles import spec_limit
 from _reliability import run_child
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -34,21 +35,6 @@ def with_limit(limit: Optional[int]) -> float:
     """SPEC 2.5 item 3: min(MemTotal, cgroup limit) / 1024**3."""
     total = mem_total()
     return (total if limit is None else min(total, limit)) / GIB
-
-
-def spec_limit(text: Any) -> Optional[int]:
-    """SPEC 2.5 item 3's parse of memory.max / memory.limit_in_bytes."""
-    try:
-        value = (text.decode("utf-8") if isinstance(text, bytes) else text).strip()
-    except ValueError:
-        return None
-    if value == "max" or not value:
-        return None
-    try:
-        limit = int(value)
-    except ValueError:
-        return None
-    return limit if limit > 0 else None
 
 
 def spec_from_env(gb: Optional[str], raw: Optional[str]) -> float:

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pytest
+from _oracles import spec_limit
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -930,14 +931,7 @@ def oracle_cfs(quota_text: str, period_text: str) -> Optional[float]:
 
 
 def oracle_memory_max(text: str) -> Optional[int]:
-    value = text.strip()
-    if value in ("", "max"):
-        return None
-    try:
-        limit = int(value)
-    except ValueError:
-        return None
-    return limit if limit > 0 else None
+    return spec_limit(text)
 
 
 def oracle_limit_in_bytes(text: str, page_size: int) -> Optional[int]:
