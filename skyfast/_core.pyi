@@ -1,4 +1,5 @@
 # Type stub for the compiled core; the signatures are those of _core_py.py.
+import hashlib
 from typing import Any, List, Mapping, Optional, Union
 
 from ._core_py import StrPath
@@ -23,7 +24,7 @@ def get_max_workers(
     common_file_mounts: Mapping[str, str], cloud_str: Optional[str] = None
 ) -> int: ...
 def base36_encode(hex_str: Union[str, bytes, bytearray]) -> str: ...
-def hash_file(path: Any, hash_alg: str) -> Any: ...
+def hash_file(path: Any, hash_alg: str) -> hashlib._Hash: ...
 def read_last_n_lines(
     file_path: Any,
     n: int,

@@ -302,7 +302,7 @@ def _fifo_first_read(fd: int, path: object) -> bytes:
     return data or b""
 
 
-def hash_file(path: Any, hash_alg: str) -> Any:
+def hash_file(path: Any, hash_alg: str) -> hashlib._Hash:
     """A live ``hashlib`` object of algorithm ``hash_alg`` fed with the whole file at ``path``."""
     # An int is a descriptor already open (a pipe, say): read to its end, as SkyPilot does.
     with open(path, "rb", buffering=0, opener=_open_without_waiting) as f:

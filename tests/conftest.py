@@ -55,6 +55,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """Tiers: reliability scenarios get their marker; no leg compares the twin with itself."""
+    kept, dropped = [], []
+    for item in items:
+        if item.path.name.startswith("test_reliability_"):
+            item.add_marker(pytest.mark.reliability)
+        callspec = getattr(item, "callspec", None)
+        on_twin = callspec is not None and callspec.params.get("impl") == "python"
+        (dropped if on_twin and item.get_closest_marker("twin_only") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def load_compiled(name: str) -> ModuleType:
     """A compiled module; a skip when it is not built, an error when it is required."""
     try:

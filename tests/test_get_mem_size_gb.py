@@ -531,6 +531,7 @@ def meminfo_files(draw: Any) -> str:
     return "".join(lines)
 
 
+@pytest.mark.twin_only
 @given(text=meminfo_files())
 def test_fake_procfs_twin_matches(impl, py_impl, pod_env, cgroup_root, scratch, outcome, text):
     with pod_env(), fake_procfs(fresh(scratch), text, (impl, py_impl), cgroup_root):

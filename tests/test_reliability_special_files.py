@@ -120,6 +120,7 @@ CASES = {
 }
 
 
+@pytest.mark.twin_only
 @pytest.mark.parametrize("case", list(CASES))
 def test_documented_errors_match_twin(impl: ModuleType, py_impl: ModuleType, outcome: Outcome,
                                       specials: dict, case: str) -> None:

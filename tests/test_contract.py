@@ -1,0 +1,66 @@
+"""The two implementations present one API: same names, signatures and docstrings.
+
+The compiled core and the pure-Python twin are interchangeable behind skyfast's
+dispatcher, so what a reader or a type checker sees of one must hold for the other;
+the stub of the compiled module (_core.pyi) is checked against it by mypy's stubtest
+in CI.  The Cython directives live in one place per source: its header.
+"""
+
+from __future__ import annotations
+
+import inspect
+import pathlib
+import re
+from types import ModuleType
+
+import pytest
+
+import skyfast
+from skyfast import _core_py
+
+PUBLIC = [name for name in skyfast.__all__ if callable(getattr(skyfast, name))
+          and name != "FileNotFoundAssertionError"]
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_same_signature(compiled_core: ModuleType, name: str) -> None:
+    compiled = inspect.signature(getattr(compiled_core, name))
+    twin = inspect.signature(getattr(_core_py, name))
+    described = [(p.name, p.kind, p.default) for p in compiled.parameters.values()]
+    assert described == [(p.name, p.kind, p.default) for p in twin.parameters.values()]
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_same_docstring(compiled_core: ModuleType, name: str) -> None:
+    compiled = inspect.getdoc(getattr(compiled_core, name)) or ""
+    twin = inspect.getdoc(getattr(_core_py, name)) or ""
+    # embedsignature puts the signature first in the compiled docstring.
+    compiled = re.sub(r"\A\w+\(.*?\)( -> [^\n]+)?\n", "", compiled, flags=re.S).strip()
+    assert twin and compiled == twin.strip()
+
+
+def test_the_stub_names_every_public_function(compiled_core: ModuleType) -> None:
+    stub = pathlib.Path(compiled_core.__file__).with_name("_core.pyi")
+    if not stub.exists():  # an installed wheel ships it next to the module
+        pytest.skip(f"no stub next to {compiled_core.__file__}")
+    defined = set(re.findall(r"^def (\w+)", stub.read_text(), flags=re.M))
+    assert set(PUBLIC) <= defined
+
+
+SOURCES = {"_core.pyx": {"language_level": "3", "freethreading_compatible": "False"},
+           "_limits_py.py": {"language_level": "3", "freethreading_compatible": "False"}}
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_directives_in_the_source_header(source: str) -> None:
+    path = pathlib.Path(_core_py.__file__).with_name(source)
+    if not path.exists():
+        pytest.skip(f"{source} is not installed here")
+    header = [line for line in path.read_text().splitlines()[:5] if line.startswith("# cython:")]
+    directives = dict(item.strip().split("=", 1) for line in header
+                      for item in line[len("# cython:"):].split(","))
+    for key, value in SOURCES[source].items():
+        assert directives.get(key) == value, (source, key)
+    setup = pathlib.Path(_core_py.__file__).parent.parent / "setup.py"
+    if setup.exists():  # a source tree: no second place sets them
+        assert "compiler_directives=DIRECTIVES" not in setup.read_text()
