@@ -88,6 +88,12 @@ for f in skyfast/py.typed skyfast/_core.pyi skyfast/integrations/skypilot.py; do
 done
 if grep -E '\.c$' "$work/wheel.txt"; then fail "wheel ships C sources (above)"; fi
 
+step "metadata: no unconditional dependency (psutil is an extra)"
+unzip -p "${wheel[0]}" '*.dist-info/METADATA' >"$work/METADATA"
+if grep '^Requires-Dist:' "$work/METADATA" | grep -v 'extra =='; then
+    fail "the wheel requires the packages above for everyone"
+fi
+
 step "twine check"
 "$tools/twine" check --strict "${sdist[0]}" "${wheel[0]}"
 

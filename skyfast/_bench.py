@@ -204,7 +204,7 @@ class _Impls:
     sky_subprocess: Optional[Any]  # sky.utils.subprocess_utils
     sky_version: Optional[str]
     sky_error: Optional[str]
-    psutil: Any
+    psutil: Optional[Any]
 
 
 def _load_impls(against_skypilot: bool) -> _Impls:
@@ -227,7 +227,15 @@ def _load_impls(against_skypilot: bool) -> _Impls:
             error = f"{type(e).__name__}: {e}"
     else:
         error = "not requested (against_skypilot=False)"
-    return _Impls(core, twin, common, sub, version, error, importlib.import_module("psutil"))
+    return _Impls(core, twin, common, sub, version, error, _optional("psutil"))
+
+
+def _optional(name: str) -> Optional[Any]:
+    """A module that is not a dependency of skyfast (psutil), or None when not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def _ensure_ttl(module: ModuleType, ttl: float) -> None:
@@ -558,9 +566,11 @@ def _builders(impls: _Impls, data: _Data) -> List[Callable[[], _Case]]:
             reference_label="psutil.pid_exists(pid) and status() != 'zombie'",
         )
         args = (os.getpid(),)
-        _ref(c, _psutil_is_alive_factory(ps), args)
+        if ps is not None:  # psutil is optional (pip install skyfast[bench])
+            _ref(c, _psutil_is_alive_factory(ps), args)
         _add_skyfast(c, impls, "is_process_alive", args, cached=False)
-        _std(c, "psutil.pid_exists(pid)", ps.pid_exists, args)
+        if ps is not None:
+            _std(c, "psutil.pid_exists(pid)", ps.pid_exists, args)
         return c
 
     out.append(is_alive)
@@ -604,12 +614,13 @@ def _builders(impls: _Impls, data: _Data) -> List[Callable[[], _Case]]:
         c = _Case("get_mem_size_gb", "host, no env var", "43 µs", 10.0, 4.0, cached=True)
         _ref(c, sky(cu, "get_mem_size_gb"), ())
         _add_skyfast(c, impls, "get_mem_size_gb", (), cached=True)
-        vm = ps.virtual_memory
+        if ps is not None:
+            vm = ps.virtual_memory
 
-        def psutil_gb() -> float:
-            return float(vm().total / (1024**3))
+            def psutil_gb() -> float:
+                return float(vm().total / (1024**3))
 
-        _std(c, "psutil.virtual_memory().total / 2**30", psutil_gb, ())
+            _std(c, "psutil.virtual_memory().total / 2**30", psutil_gb, ())
         return c
 
     out.append(mem)
@@ -922,7 +933,7 @@ def machine_info(impls: Optional[_Impls] = None) -> Dict[str, Any]:
         "compiled_core_built": None if impls is None else impls.core is not None,
         "skypilot_version": None if impls is None else impls.sky_version,
         "skypilot_error": None if impls is None else impls.sky_error,
-        "psutil_version": getattr(importlib.import_module("psutil"), "__version__", None),
+        "psutil_version": getattr(_optional("psutil"), "__version__", None),
     }
 
 

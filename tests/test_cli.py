@@ -149,3 +149,23 @@ def test_bench_calls_restore_tracebacklimit(before):
             sys.tracebacklimit = saved
         elif hasattr(sys, "tracebacklimit"):
             del sys.tracebacklimit
+
+
+def test_info_and_bench_without_psutil(child_env):
+    """psutil is not a dependency: without it the psutil rows are left out, nothing fails."""
+    code = (
+        "import contextlib, io, sys; sys.modules['psutil'] = None\n"  # as if not installed
+        "from skyfast.__main__ import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['info']) == 0\n"
+        "sys.exit(main(['bench', '--json', '--no-memory']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert doc["machine"]
+    labels = [c["label"] for row in doc["rows"] for c in row.get("contenders", {}).values()]
+    assert labels
+    assert not [label for label in labels if "psutil" in label]
+    assert FUNCTIONS <= {row["function"] for row in doc["rows"] if "function" in row}
