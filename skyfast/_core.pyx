@@ -944,6 +944,184 @@ cdef object _decode_line(const char *p, Py_ssize_t n, bint add_newline, bint utf
     return text + "\n" if add_newline else text
 
 
+cdef struct _Tail:
+    # What _scan_tail found: the bytes of the last n lines are [start, stop) --
+    # stop before a final newline, whose empty piece is no line -- and buf (malloc'd,
+    # cap bytes) holds the last block read, [block_start, block_start + got).
+    off_t start
+    off_t stop
+    off_t block_start
+    Py_ssize_t got
+    Py_ssize_t cap
+    char *buf
+
+
+cdef int _scan_tail(int fd, stat_t *opened, long long want_total, _Tail *t) except -1:
+    """Find the span of the last ``want_total`` lines; 1 when the file holds nothing.
+
+    Scans backwards in blocks doubling from 8 KiB to 1 MiB, counting newlines and
+    keeping only the last block.  A file may hold fewer bytes than lseek() says
+    (every sysfs attribute says 4096; a log being truncated): a short block starts
+    the scan over from the real end.  OSError (errno) for the caller to wrap.
+    """
+    cdef stat_t now
+    cdef int rescans = 0
+    cdef long long want
+    cdef off_t end, pos
+    cdef Py_ssize_t block, size
+    cdef bint tail_checked
+    cdef char *p
+    cdef char *hit
+    end = lseek(fd, 0, SEEK_END)   # EINVAL for /proc seq files
+    if end < 0:
+        if lseek(fd, 0, SEEK_CUR) < 0:
+            # Pipes, FIFOs, ttys: Python's buffered seek() says this.
+            raise _UnsupportedOperation("File or stream is not seekable.")
+        _raise_errno()
+    if end == 0:
+        return 1
+    t.cap = 8192
+    t.buf = <char*>malloc(t.cap)
+    if t.buf == NULL:
+        raise MemoryError()
+    while True:   # more than once only if the file changes while it is read
+        want = want_total
+        t.stop = pos = t.block_start = end
+        t.got = 0
+        t.start = 0
+        tail_checked = False
+        block = 8192
+        while pos > 0:
+            size = block if block < pos else pos
+            if size > t.cap:
+                free(t.buf)
+                t.buf = <char*>malloc(size)
+                if t.buf == NULL:
+                    raise MemoryError()
+                t.cap = size
+            t.got = _pread_full(fd, t.buf, size, pos - size)
+            if t.got < 0:
+                _raise_errno()
+            if t.got < size:
+                # Shorter than announced: start again from its real end.
+                end = pos - size + t.got
+                t.stop = pos = t.block_start = end
+                t.got = 0
+                want = want_total
+                tail_checked = False
+                continue
+            t.block_start = pos - size
+            p = t.buf + size
+            if not tail_checked:
+                tail_checked = True
+                if t.buf[size - 1] == b'\n':
+                    t.stop -= 1
+                    p -= 1
+            with nogil:   # a scan over megabytes must not hold up other threads
+                while want > 0:
+                    hit = <char*>memrchr(t.buf, b'\n', p - t.buf)
+                    if hit == NULL:
+                        break
+                    want -= 1
+                    p = hit
+            if want == 0:
+                t.start = t.block_start + (p - t.buf) + 1
+                return 0
+            pos = t.block_start
+            if block < (1 << 20):
+                block *= 2
+        if end != 0:
+            return 0
+        # Nothing there after all.  Emptied meanwhile: empty, as a call made just
+        # after would find it; changed again since it was opened: scan it anew.
+        # Still announcing bytes, unchanged (an empty sysfs attribute says 4096):
+        # SkyPilot then indexes an empty list of lines.
+        if fstat(fd, &now) != 0:
+            _raise_errno()
+        if now.st_size == 0:
+            return 1
+        if not _same_stat(&now, opened) and rescans < 1000:
+            rescans += 1
+            opened[0] = now
+            end = lseek(fd, 0, SEEK_END)
+            if end < 0:
+                _raise_errno()
+            continue
+        raise IndexError("list index out of range")
+
+
+cdef object _read_tail(int fd, _Tail *t, bint utf8, char **p, Py_ssize_t *span, bint *whole):
+    """Point ``p``/``span`` at the bytes of the last lines, reading them if need be.
+
+    A span longer than 64 KiB is read straight into an ASCII str, which is
+    returned and must outlive ``p``: when the span is one ASCII line (a huge log
+    line, say), ``whole`` is set and that str is the answer, with no second copy.
+    Otherwise ``t.buf`` owns the bytes and None is returned.
+    """
+    cdef Py_ssize_t length = t.stop - t.start if t.stop > t.start else 0
+    cdef Py_ssize_t got
+    whole[0] = False
+    if length and t.start >= t.block_start and t.stop <= t.block_start + t.got:
+        p[0] = t.buf + (t.start - t.block_start)
+        span[0] = length
+        return None
+    # The span reaches beyond the block in memory: read it whole.
+    free(t.buf)
+    t.buf = NULL
+    holder = None
+    if utf8 and length >= (1 << 16):
+        holder = PyUnicode_New(length, 127)
+        p[0] = <char*>PyUnicode_DATA(holder)
+    else:
+        t.buf = <char*>malloc(length if length else 1)
+        if t.buf == NULL:
+            raise MemoryError()
+        p[0] = t.buf
+    got = _pread_full(fd, p[0], length, t.start)
+    if got < 0:
+        _raise_errno()
+    whole[0] = (holder is not None and got == length and p[0][length - 1] != b'\r'
+                and memchr(p[0], b'\n', length) == NULL and sf_is_ascii(p[0], length))
+    span[0] = got
+    return holder
+
+
+cdef list _split_lines(char *p, Py_ssize_t span, long long want_total, bint utf8,
+                       const char *enc, const char *errs):
+    """[p, p + span) split on '\\n' into at most ``want_total`` decoded lines."""
+    cdef Py_ssize_t count = 1, i, line_len
+    cdef char *q = p
+    cdef char *hit
+    with nogil:
+        while True:
+            hit = <char*>memchr(q, b'\n', p + span - q)
+            if hit == NULL:
+                break
+            count += 1
+            q = hit + 1
+        while count > want_total:
+            # The file changed between the scan and the read: keep the last n lines.
+            hit = <char*>memchr(p, b'\n', span)
+            span -= hit + 1 - p
+            p = hit + 1
+            count -= 1
+    lines = PyList_New(count)
+    q = p
+    for i in range(count):
+        hit = <char*>memchr(q, b'\n', p + span - q) if i + 1 < count else NULL
+        line_len = (hit - q) if hit != NULL else (p + span - q)
+        line = _decode_line(q, line_len, i + 1 < count, utf8, enc, errs)
+        Py_INCREF(line)
+        PyList_SET_ITEM(lines, i, line)
+        q += line_len + 1
+        if (i & 4095) == 4095:
+            # Building many lines holds the GIL; offer it to waiting threads
+            # now and then, as the interpreter's switch interval would.
+            with nogil:
+                pass
+    return lines
+
+
 def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="replace"):
     """The last ``n`` lines of a file, split on ``b'\\n'`` only, each decoded on its own.
 
@@ -953,20 +1131,16 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
     returned lines are kept.
     """
     cdef int overflow = 0
-    cdef long long want, want_total
-    cdef stat_t st, now
-    cdef int fd, rescans = 0
-    cdef off_t end, stop, start, pos, block_start
-    cdef Py_ssize_t block, size, cap, got, span, count, i, line_len
-    cdef bint tail_checked
-    cdef char *buf = NULL
-    cdef char *hit
-    cdef char *p
-    cdef char *q
+    cdef long long want_total
+    cdef stat_t st
+    cdef int fd
+    cdef _Tail tail
+    cdef char *p = NULL
+    cdef Py_ssize_t span = 0
+    cdef bint utf8, whole = False
     cdef const char *enc
     cdef const char *errs
     cdef Py_ssize_t enc_len = 0, errs_len = 0
-    cdef bint utf8
     # Only exact types take the fast path; the twin reproduces SkyPilot's order of
     # checks and errors for everything else (int subclasses, PathLike objects,
     # encoding names that are not plain UTF-8).
@@ -988,6 +1162,7 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
         return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
     if <size_t>enc_len != strlen(enc) or <size_t>errs_len != strlen(errs):
         return _py.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+    utf8 = _utf8_name(encoding)
     try:
         encoded = _fspath_bytes(path)
     except ValueError:   # NUL or unencodable: os.path.exists() says False
@@ -1007,153 +1182,19 @@ def read_last_n_lines(file_path, n, chunk_size=8192, encoding="utf-8", errors="r
         if c_stat(PyBytes_AS_STRING(encoded), &st) != 0:
             raise _FileNotFound(f"File not found: {file_path}") from None
         raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
+    tail.buf = NULL
     try:
         try:
-            end = lseek(fd, 0, SEEK_END)   # EINVAL for /proc seq files
-            if end < 0:
-                if lseek(fd, 0, SEEK_CUR) < 0:
-                    # Pipes, FIFOs, ttys: Python's buffered seek() says this.
-                    raise _UnsupportedOperation("File or stream is not seekable.")
-                _raise_errno()
-            if end == 0:
+            if _scan_tail(fd, &st, want_total, &tail):
                 return []
-            # Scan backwards in blocks doubling from 8 KiB to 1 MiB, counting
-            # newlines and keeping only the last block read.  The span of the
-            # last n lines starts after the n-th newline before `stop`: the
-            # end of file less a final newline (the empty piece after it is no
-            # line).
-            utf8 = _utf8_name(encoding)
-            holder = None   # a str used as the read buffer of a long span
-            cap = 8192
-            buf = <char*>malloc(cap)
-            if buf == NULL:
-                raise MemoryError()
-            while True:   # more than once only if the file changes while it is read
-                want = want_total
-                stop = end
-                pos = end          # [pos, stop) is scanned
-                block_start = end  # buf holds [block_start, block_start + got)
-                got = 0
-                start = 0
-                tail_checked = False
-                block = 8192
-                while pos > 0:
-                    size = block if block < pos else pos
-                    if size > cap:
-                        free(buf)
-                        buf = <char*>malloc(size)
-                        if buf == NULL:
-                            raise MemoryError()
-                        cap = size
-                    got = _pread_full(fd, buf, size, pos - size)
-                    if got < 0:
-                        _raise_errno()
-                    if got < size:
-                        # The file shrank underneath: start again from its new end.
-                        end = pos - size + got
-                        stop = pos = block_start = end
-                        got = 0
-                        want = want_total
-                        tail_checked = False
-                        continue
-                    block_start = pos - size
-                    p = buf + size
-                    if not tail_checked:
-                        tail_checked = True
-                        if buf[size - 1] == b'\n':
-                            stop -= 1
-                            p -= 1
-                    with nogil:   # a scan over megabytes must not hold up other threads
-                        while want > 0:
-                            hit = <char*>memrchr(buf, b'\n', p - buf)
-                            if hit == NULL:
-                                break
-                            want -= 1
-                            p = hit
-                    if want == 0:
-                        start = block_start + (p - buf) + 1
-                        break
-                    pos = block_start
-                    if block < (1 << 20):
-                        block *= 2
-                if end != 0:
-                    break
-                # Nothing there after all.  Emptied meanwhile: empty, as a call made
-                # just after would find it; changed again since it was opened: scan
-                # it anew.  Still announcing bytes, unchanged (an empty sysfs
-                # attribute says 4096): SkyPilot then indexes an empty list of lines.
-                if fstat(fd, &now) != 0:
-                    _raise_errno()
-                if now.st_size == 0:
-                    return []
-                if not _same_stat(&now, &st) and rescans < 1000:
-                    rescans += 1
-                    st = now
-                    end = lseek(fd, 0, SEEK_END)
-                    if end < 0:
-                        _raise_errno()
-                    continue
-                raise IndexError("list index out of range")
-            span = stop - start if stop > start else 0
-            if span and start >= block_start and stop <= block_start + got:
-                p = buf + (start - block_start)
-            else:
-                # The span reaches beyond the block in memory: read it whole.
-                free(buf)
-                buf = NULL
-                if utf8 and span >= (1 << 16):
-                    # Read straight into an ASCII str: if the span is one
-                    # ASCII line (a huge log line, say), that str is the
-                    # answer and no second copy ever exists.
-                    holder = PyUnicode_New(span, 127)
-                    p = <char*>PyUnicode_DATA(holder)
-                else:
-                    buf = <char*>malloc(span if span else 1)
-                    if buf == NULL:
-                        raise MemoryError()
-                    p = buf
-                got = _pread_full(fd, p, span, start)
-                if got < 0:
-                    _raise_errno()
-                if holder is not None and got == span and p[span - 1] != b'\r' \
-                        and memchr(p, b'\n', span) == NULL and sf_is_ascii(p, span):
-                    return [holder]
-                span = got
+            holder = _read_tail(fd, &tail, utf8, &p, &span, &whole)
+            if whole:
+                return [holder]
         except OSError as e:
             raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {e}") from e
-        # Split [p, p + span) on '\n' and decode each line.
-        count = 1
-        q = p
-        with nogil:
-            while True:
-                hit = <char*>memchr(q, b'\n', p + span - q)
-                if hit == NULL:
-                    break
-                count += 1
-                q = hit + 1
-            while count > want_total:
-                # The file changed between the scan and the read: keep the last n lines.
-                hit = <char*>memchr(p, b'\n', span)
-                span -= hit + 1 - p
-                p = hit + 1
-                count -= 1
-        lines = PyList_New(count)
-        q = p
-        for i in range(count):
-            hit = <char*>memchr(q, b'\n', p + span - q) if i + 1 < count else NULL
-            line_len = (hit - q) if hit != NULL else (p + span - q)
-            line = _decode_line(q, line_len, i + 1 < count, utf8, enc, errs)
-            Py_INCREF(line)
-            PyList_SET_ITEM(lines, i, line)
-            q += line_len + 1
-            if (i & 4095) == 4095:
-                # Building many lines holds the GIL; offer it to waiting threads
-                # now and then, as the interpreter's switch interval would.
-                with nogil:
-                    pass
-        return lines
+        return _split_lines(p, span, want_total, utf8, enc, errs)   # holder keeps p alive
     finally:
-        free(buf)
+        free(tail.buf)
         close(fd)
 
 
