@@ -64,3 +64,44 @@ def test_directives_in_the_source_header(source: str) -> None:
     setup = pathlib.Path(_core_py.__file__).parent.parent / "setup.py"
     if setup.exists():  # a source tree: no second place sets them
         assert "compiler_directives=DIRECTIVES" not in setup.read_text()
+
+
+def _package_imports(path: pathlib.Path) -> set:
+    """skyfast modules a source imports at module level or inside functions (any import)."""
+    import ast
+
+    text = path.read_text()
+    if path.suffix == ".pyx":  # the Python-level imports of the Cython source
+        names = set(re.findall(r"^\s*from \. import ([\w, ]+)", text, flags=re.M))
+        found = {n.strip().split(" as ")[0] for group in names for n in group.split(",")}
+        return {f"skyfast.{n}" for n in found}
+    found = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(f"skyfast.{node.module}")
+            else:
+                found.update(f"skyfast.{a.name}" for a in node.names)
+    return found
+
+
+def test_no_import_cycle() -> None:
+    """Each module imports only modules that do not import it back (directly or not)."""
+    package = pathlib.Path(_core_py.__file__).parent
+    graph = {}
+    for path in [*package.glob("*.py"), *package.glob("*.pyx")]:
+        name = "skyfast." + path.stem
+        if name == "skyfast._limits_py":
+            graph["skyfast._limits_c"] = _package_imports(path)  # the same source, compiled
+        graph[name] = _package_imports(path)
+    graph["skyfast._core"] = graph.pop("skyfast._core", set())
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = [name for name in graph if reaches(name, name, {name})]
+    assert graph["skyfast._core"] >= {"skyfast._kernel", "skyfast._cache"}
+    assert cycles == []
