@@ -19,6 +19,13 @@ def _flag(name: str) -> bool:
 def _extensions():
     if _flag("SKYFAST_NO_EXTENSIONS"):
         return []
+    if not sys.platform.startswith("linux"):
+        # The core calls Linux system calls (pidfd_open, getdents64, sched_getaffinity).
+        if _flag("SKYFAST_REQUIRE_EXTENSIONS"):
+            raise RuntimeError(f"skyfast: the compiled core is Linux-only (this is {sys.platform})")
+        print(f"skyfast: the compiled core is Linux-only; building the pure-Python "
+              f"package for {sys.platform}", file=sys.stderr)
+        return []
     try:
         from Cython.Build import cythonize
     except ImportError:

@@ -70,8 +70,11 @@ def is_process_alive(
         # The caller itself: running, a group leader, not a zombie (as the compiled
         # core answers; no pidfd needed, so no EMFILE when descriptors run out).
         return True
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # Python < 3.9 builds without it, or not Linux
+        return _kernel.alive_without_pidfd(_proc_root, pid, create_time, allow_zombie)
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = pidfd_open(pid)
     except ProcessLookupError:
         return False
     except OSError as e:
@@ -79,8 +82,8 @@ def is_process_alive(
             # A thread id, not a thread-group leader (EINVAL before Linux
             # 6.9, ENOENT since pidfds can name threads).
             return False
-        if e.errno in (errno.ENOSYS, errno.EPERM):
-            return _kernel.alive_from_procfs(_proc_root, pid, create_time, allow_zombie)
+        if e.errno in (errno.ENOSYS, errno.EPERM):  # an old kernel, seccomp
+            return _kernel.alive_without_pidfd(_proc_root, pid, create_time, allow_zombie)
         raise
     try:
         exited = bool(select.select([pidfd], [], [], 0)[0])
@@ -129,7 +132,10 @@ def get_cpu_count() -> int:
     value = os.environ.get("SKYPILOT_POD_CPU_CORE_LIMIT")
     if value is not None:
         return _common.cpu_count_from_env(value)
-    cpus = min(_cached("host_cpu_limit", _host_cpu_limit), len(os.sched_getaffinity(0)))
+    cpus = _cached("host_cpu_limit", _host_cpu_limit)
+    affinity = _kernel.affinity_cpus()  # None where the platform has no affinity mask
+    if affinity is not None:
+        cpus = min(cpus, affinity)
     return max(cpus, 1)
 
 
@@ -137,8 +143,7 @@ def _host_mem_bytes() -> int:
     # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
     # some Kubernetes pods) puts the container's memory there, while sysconf()
     # still reports the host's.  An unreadable file raises what psutil raises.
-    with open(f"{_proc_root}/meminfo", "rb") as f:
-        total = _kernel.meminfo_total_bytes(f.read())
+    total = _kernel.total_memory_bytes(_proc_root)
     path = "memory.max" if _is_cgroup_v2() else "memory/memory.limit_in_bytes"
     text = _kernel.read_text(f"{_cgroup_root}/{path}")
     limit = None if text is None else _kernel.memory_limit_bytes(text)

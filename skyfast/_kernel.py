@@ -13,17 +13,22 @@ text no kernel writes.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import stat
-from typing import Optional
+import sys
+from typing import Any, Optional
 
 from . import _cache
 
 __all__ = [
     "CGROUP_ROOT",
     "MAX_FILE",
+    "ON_LINUX",
     "PROC_ROOT",
+    "affinity_cpus",
     "alive_from_procfs",
+    "alive_without_pidfd",
     "cfs_cores",
     "cpu_max_cores",
     "meminfo_total_bytes",
@@ -33,7 +38,12 @@ __all__ = [
     "read_file",
     "read_text",
     "same_start",
+    "total_memory_bytes",
 ]
+
+# psutil, and so SkyPilot, reads /proc on Linux and asks the system elsewhere
+# (SkyPilot's client runs on macOS too): the twin follows the same split.
+ON_LINUX = sys.platform.startswith("linux")
 
 PROC_ROOT = "/proc"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -162,6 +172,25 @@ def meminfo_total_bytes(data: bytes) -> int:
     return total
 
 
+def total_memory_bytes(proc_root: str) -> int:
+    """The host's memory as ``psutil.virtual_memory().total`` gives it to SkyPilot.
+
+    On Linux ``MemTotal`` of ``{proc_root}/meminfo`` (its OSError when the file
+    cannot be opened, its parse errors); elsewhere the physical pages ``sysconf``
+    reports, which is what psutil asks macOS and the BSDs for.
+    """
+    if not ON_LINUX:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with open(f"{proc_root}/meminfo", "rb") as f:
+        return meminfo_total_bytes(f.read())
+
+
+def affinity_cpus() -> Optional[int]:
+    """CPUs in this thread's affinity mask, or None where there is no such mask (macOS)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return None if getaffinity is None else len(getaffinity(0))
+
+
 # --- pipes -----------------------------------------------------------------------------
 
 
@@ -193,6 +222,34 @@ def pid_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def alive_without_pidfd(
+    proc_root: str, pid: int, create_time: Optional[float], allow_zombie: bool
+) -> bool:
+    """Liveness where pidfd_open is missing: procfs on Linux, psutil elsewhere."""
+    if ON_LINUX:
+        return alive_from_procfs(proc_root, pid, create_time, allow_zombie)
+    if not pid_exists(pid):
+        return False
+    if create_time is None and allow_zombie:
+        return True
+    try:
+        psutil: Any = importlib.import_module("psutil")  # optional: not a dependency
+    except ImportError:
+        raise RuntimeError(
+            "is_process_alive needs psutil on this platform to tell zombies and reused "
+            "pids apart (pip install psutil), or allow_zombie=True without create_time"
+        ) from None
+    try:
+        process = psutil.Process(pid)
+        if not allow_zombie and process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(process.create_time() - create_time) < 0.01
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # another user's process: it exists, its details are hidden
+        return create_time is None
 
 
 def alive_from_procfs(
