@@ -66,7 +66,7 @@ wheel=("$work"/dist/skyfast-*.whl)
 
 step "sdist contents"
 tar -tzf "${sdist[0]}" | sed 's|^[^/]*/||' | sort >"$work/sdist.txt"
-required=(skyfast/_core.pyx skyfast/_sf_sys.h skyfast/_sf_reader.h skyfast/_core.pyi skyfast/py.typed
+required=(skyfast/_core.pyx skyfast/_sf_sys.h skyfast/_sf_reader.h skyfast/_sf_cache.h skyfast/_core.pyi skyfast/py.typed
           skyfast/integrations/__init__.py skyfast/integrations/skypilot.py
           tests/conftest.py pyproject.toml setup.py README.md)
 # Any .pxd in the source must ship too (none today).

@@ -239,46 +239,51 @@ cdef bint _is_regular_file(bytes path):
 
 
 # ---------------------------------------------------------------------------
-# Cache of kernel values (SPEC 4): GIL-protected scalars, dropped after fork()
+# Cache of kernel values: the window is skyfast._cache's; three entries kept in C
 # ---------------------------------------------------------------------------
 
-cdef struct _Entry:
-    bint valid
-    unsigned long generation
-    double expires
-    long long value
-    double fvalue
+cdef extern from "_sf_cache.h":
+    # Seqlock entries: torn-free without the GIL (free-threaded CPython).
+    ctypedef struct sf_entry:
+        pass
+    double sf_get_ttl() nogil
+    void sf_set_ttl(double ttl) nogil
+    bint sf_entry_load(sf_entry *e, unsigned long generation, double now,
+                       long long *value, double *fvalue) nogil
+    void sf_entry_store(sf_entry *e, unsigned long generation, double now,
+                        long long value, double fvalue) nogil
+    void sf_entry_invalidate(sf_entry *e) nogil
+    bint sf_first_time(int *flag) nogil
 
-cdef double _ttl = 0.020
-cdef _Entry _host_cpu_entry
-cdef _Entry _host_mem_entry
-cdef _Entry _os_cpu_entry
-
-
-cdef inline bint _fresh(_Entry *e):
-    return (e.valid and _ttl > 0 and e.generation == sf_fork_generation
-            and sf_monotonic() < e.expires)
-
-
-cdef inline void _store(_Entry *e, long long value):
-    e.value = value
-    e.generation = sf_fork_generation
-    e.expires = sf_monotonic() + _ttl
-    e.valid = _ttl > 0
+cdef sf_entry _host_cpu_entry
+cdef sf_entry _host_mem_entry
+cdef sf_entry _os_cpu_entry
 
 
-cdef inline void _store_float(_Entry *e, double value):
-    e.fvalue = value
-    _store(e, 0)
+cdef inline bint _cached_int(sf_entry *e, long long *value) noexcept:
+    cdef double unused
+    return sf_entry_load(e, sf_fork_generation, sf_monotonic(), value, &unused)
 
 
-cdef void _follow_cache(double ttl):
+cdef inline bint _cached_float(sf_entry *e, double *value) noexcept:
+    cdef long long unused
+    return sf_entry_load(e, sf_fork_generation, sf_monotonic(), &unused, value)
+
+
+cdef inline void _store(sf_entry *e, long long value) noexcept:
+    sf_entry_store(e, sf_fork_generation, sf_monotonic(), value, 0.0)
+
+
+cdef inline void _store_float(sf_entry *e, double value) noexcept:
+    sf_entry_store(e, sf_fork_generation, sf_monotonic(), 0, value)
+
+
+cdef void _follow_cache(double ttl) noexcept:
     """The one cache's window changed or was cleared (_cache.subscribe): follow it."""
-    global _ttl
-    _ttl = ttl
-    _host_cpu_entry.valid = False
-    _host_mem_entry.valid = False
-    _os_cpu_entry.valid = False
+    sf_set_ttl(ttl)
+    sf_entry_invalidate(&_host_cpu_entry)
+    sf_entry_invalidate(&_host_mem_entry)
+    sf_entry_invalidate(&_os_cpu_entry)
 
 
 def _on_cache_change(ttl):
@@ -411,8 +416,8 @@ cdef long long _host_cpu_limit() except -1:
     """min(online CPUs, int(cgroup quota)), cached; affinity is applied per call."""
     cdef long long cpus
     cdef double quota
-    if _fresh(&_host_cpu_entry):
-        return _host_cpu_entry.value
+    if _cached_int(&_host_cpu_entry, &cpus):
+        return cpus
     cpus = sysconf(_SC_NPROCESSORS_ONLN)
     if cpus < 1:
         cpus = 1
@@ -443,8 +448,9 @@ def get_cpu_count():
 
 cdef double _host_mem_gib() except? -1.0:
     """min(MemTotal, cgroup limit) / 2**30, cached."""
-    if _fresh(&_host_mem_entry):
-        return _host_mem_entry.fvalue
+    cdef double gib
+    if _cached_float(&_host_mem_entry, &gib):
+        return gib
     # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
     # some Kubernetes pods) puts the container's memory there, while sysconf()
     # still reports the host's.  An unreadable file raises what psutil raises.
@@ -454,7 +460,7 @@ cdef double _host_mem_gib() except? -1.0:
     if limit is not None and limit < total:
         total = limit
     # Python's int / int, as SkyPilot divides: correctly rounded for any size.
-    cdef double gib = total / 1073741824
+    gib = total / 1073741824
     _store_float(&_host_mem_entry, gib)
     return gib
 
@@ -480,8 +486,8 @@ cdef object _builtin_cpu_count = os.cpu_count
 cdef long long _os_cpu_count() except -1:
     """os.cpu_count() or 1, cached (only while os.cpu_count is the interpreter's own)."""
     cdef long long cpus
-    if _fresh(&_os_cpu_entry):
-        return _os_cpu_entry.value
+    if _cached_int(&_os_cpu_entry, &cpus):
+        return cpus
     if _OS_CPU_COUNT_IS_SYSCONF:
         cpus = sysconf(_SC_NPROCESSORS_ONLN)   # exactly what os.cpu_count() asks
     else:
@@ -558,7 +564,7 @@ def estimate_fd_for_dir(path):
     return 5 * count
 
 
-cdef bint _warned_low_fd_limit = False
+cdef int _warned_low_fd_limit = 0
 
 
 cdef bint _isdir(object src) except -1:
@@ -581,7 +587,6 @@ cdef bint _isdir(object src) except -1:
 
 def get_max_workers_for_file_mounts(common_file_mounts, cloud_str=None):
     """Parallel rsync workers that fit in the soft open-file limit, capped by the thread count."""
-    global _warned_low_fd_limit
     cdef rlimit rl
     cdef long long fd_limit, fd_per_rsync = 5, workers, threads, fds
     cdef bint unlimited
@@ -589,8 +594,8 @@ def get_max_workers_for_file_mounts(common_file_mounts, cloud_str=None):
         _raise_errno()
     unlimited = rl.rlim_cur == RLIM_INFINITY
     fd_limit = <long long>rl.rlim_cur
-    if not unlimited and fd_limit < 1024 and not _warned_low_fd_limit:
-        _warned_low_fd_limit = True   # under the GIL: checked and set at once
+    if not unlimited and fd_limit < 1024 and sf_first_time(&_warned_low_fd_limit):
+        # Once per process, in any number of threads (with or without a GIL).
         _logger.warning(_common.fd_limit_warning(fd_limit))
     if not (type(common_file_mounts) is dict and not common_file_mounts):
         for src in common_file_mounts.values():
