@@ -41,7 +41,8 @@ def _extensions():
     ext = Extension(
         "skyfast._core",
         ["skyfast/_core.pyx"],
-        depends=["skyfast/_sf_sys.h", "skyfast/_sf_reader.h", "skyfast/_sf_cache.h"],  # C next to the .pyx
+        # The C next to the .pyx (header-only, included by it).
+        depends=["skyfast/_sf_sys.h", "skyfast/_sf_reader.h", "skyfast/_sf_cache.h"],
         extra_compile_args=["-O2"],
         define_macros=macros,
     )
