@@ -177,7 +177,9 @@ def test_unsupported_algorithm(impl, tmp_path):
     with pytest.raises(ValueError) as info:
         impl.hash_file(path, "nope")
     assert type(info.value) is ValueError
-    assert str(info.value) == "unsupported hash type nope"
+    # hashlib's own message ("unsupported hash type nope"; 3.15 reworded it).
+    assert str(info.value) == outcome_of(hashlib.new, "nope")[2]
+    assert "nope" in str(info.value)
 
 
 def test_none_algorithm_is_type_error(impl, outcome, tmp_path):
