@@ -23,11 +23,12 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mirror="${SKYFAST_FORKY_MIRROR:-http://deb.debian.org/debian}"
 default_dir="${SKYFAST_FORKY_DIR:-/var/cache/skyfast/forky}"
 # Everything the tests need inside: both interpreters with venv (ensurepip) and
-# headers (the Cython extension is compiled against them), a C compiler, and CA
-# certificates for pip's HTTPS.  All of these are in forky's main component
+# headers (the Cython extension is compiled against them), a C compiler, CA
+# certificates for pip's HTTPS, and strace, which the reliability tests use
+# (they skip without it; the host has it).  All of these are in forky's main component
 # (python3.15 3.15.0-1 was there when this was written, so no unstable or
 # experimental source is needed).
-packages="python3.14,python3.14-venv,python3.14-dev,python3.15,python3.15-venv,python3.15-dev,gcc,libc6-dev,ca-certificates"
+packages="python3.14,python3.14-venv,python3.14-dev,python3.15,python3.15-venv,python3.15-dev,gcc,libc6-dev,ca-certificates,strace"
 # Inside the chroot: the source copy, the venvs and the empty run directory.
 src_in=/root/skyfast-src
 marker=.skyfast-forky-ready   # written last by setup: the chroot is complete
@@ -43,9 +44,17 @@ die() { printf 'forky-chroot: %s\n' "$*" >&2; exit 1; }
 # the host's (recursive binds, so /sys/fs/cgroup/* and /dev/shm, /dev/pts come
 # along -- multiprocessing needs /dev/shm).  --make-rslave stops an unmount
 # inside from propagating back to the host's mounts.
+# The chroot directory is also bind-mounted on itself: then "/" inside is a
+# mount point, which `unshare --mount --propagation private` (the bind-mounted
+# /proc/meminfo test) needs -- otherwise it fails with EINVAL and the test skips.
 mounted=()
 mount_all() {   # $1 = chroot dir
     local d="$1" m
+    if ! mountpoint -q "$d"; then
+        mount --bind "$d" "$d"
+        mount --make-rslave "$d"
+        mounted+=("$d")
+    fi
     for m in proc sys dev; do
         mountpoint -q "$d/$m" && continue   # left by an earlier run: reuse
         mkdir -p "$d/$m"
@@ -229,7 +238,7 @@ cmd_exec() {
 cmd_umount() {   # after a SIGKILLed run: the trap could not unmount
     local dir m
     dir="$(chroot_dir "${1:-}")"
-    for m in dev sys proc; do
+    for m in dev sys proc ""; do
         mountpoint -q "$dir/$m" && { umount -R "$dir/$m" || umount -R -l "$dir/$m"; }
     done
     return 0

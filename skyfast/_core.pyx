@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, embedsignature=True, freethreading_compatible=False
+# cython: initializedcheck=False, embedsignature=True, freethreading_compatible=True
 # cython: autotestdict=False
 # (The one place these directives are set; setup.py adds line tracing on request.)
 """The compiled core of skyfast: the twelve functions over libc, sysconf and procfs.

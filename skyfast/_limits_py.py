@@ -1,4 +1,4 @@
-# cython: language_level=3, annotation_typing=False, freethreading_compatible=False
+# cython: language_level=3, annotation_typing=False, freethreading_compatible=True
 # cython: autotestdict=False
 # (Compiled into skyfast._limits_c: hints stay hints there, so both builds take the same values.)
 """Container limits: what this process may really use (SPEC section 6).
