@@ -174,7 +174,7 @@ cmd_test() {
     # The tree to test: tracked files plus new untracked ones that are not
     # ignored (so build/, *.so, *.egg-info and caches stay out), as they are on
     # disk now.  A fresh copy every run: nothing stale can be built or imported.
-    log "copying $repo into $dir$src_in"
+    log "copying $repo ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')) into $dir$src_in"
     rm -rf --one-file-system "$dir$src_in"
     mkdir -p "$dir$src_in"
     (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
@@ -184,7 +184,9 @@ cmd_test() {
     mount_all "$dir"
     local venv="/root/venv-$version"
     [ "${SKYFAST_FRESH_VENV:-0}" = 1 ] && rm -rf --one-file-system "$dir$venv"
-    if [ ! -x "$dir$venv/bin/python" ]; then
+    # (pyvenv.cfg, not bin/python: that is a symlink to /usr/bin/pythonX.Y,
+    # which resolves against the host's root when tested from outside.)
+    if [ ! -f "$dir$venv/pyvenv.cfg" ]; then
         log "creating $venv with python$version"
         in_chroot "$dir" "python$version" -m venv "$venv"
         in_chroot "$dir" "$venv/bin/python" -m pip install -q --upgrade pip

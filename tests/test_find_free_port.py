@@ -343,7 +343,7 @@ print(json.dumps({"probe": probe, "held": len(held), "normal": normal, "starved"
 
 @pytest.mark.reference
 def test_out_of_range_start_raises_emfile_first(
-    child_env: Dict[str, str], core_built: bool
+    child_env: Dict[str, str], core_built: bool, sky: Any
 ) -> None:
     """find_free_port(-5) out of descriptors: socket()'s EMFILE, as SkyPilot (not OverflowError).
 

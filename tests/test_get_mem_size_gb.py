@@ -598,7 +598,7 @@ def memtotal_line(path: str = "/proc/meminfo") -> str:
         return next(line for line in f if line.startswith("MemTotal:"))
 
 
-def test_bind_mounted_proc_meminfo(child_env, tmp_path):
+def test_bind_mounted_proc_meminfo(child_env, tmp_path, sky):
     """A real /proc/meminfo saying 4 GiB (as LXCFS bind-mounts it) in a child's private mount
     namespace: the compiled core, the twin, the public API and SkyPilot all say 4.0.
 
@@ -671,7 +671,7 @@ emit([exhausted, len(fds), before, during, after])
 """
 
 
-def test_emfile_raises_like_reference(impl, child_env):
+def test_emfile_raises_like_reference(impl, child_env, sky):
     """With no descriptor left, psutil's open('/proc/meminfo') raises EMFILE for SkyPilot;
     both skyfast implementations raise the same OSError (the old sysconf code returned)."""
     exhausted, opened, before, during, after = run_child(impl.__name__, _EMFILE_CHILD,

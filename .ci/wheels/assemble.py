@@ -31,7 +31,8 @@ def record_hash(data: bytes) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pure", required=True, type=Path)
-    ap.add_argument("--tag", required=True, help="python-abi-platform, e.g. cp311-cp311-linux_x86_64")
+    ap.add_argument("--tag", required=True,
+                    help="python-abi-platform, e.g. cp311-cp311-linux_x86_64")
     ap.add_argument("--outdir", required=True, type=Path)
     ap.add_argument("files", nargs="+", metavar="ARCNAME=PATH")
     args = ap.parse_args()

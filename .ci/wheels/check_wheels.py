@@ -65,11 +65,13 @@ def check_tags(filename: str, zf: zipfile.ZipFile) -> list[str]:
              for pl in plats.split(".")}
     meta = email.parser.Parser().parsestr(zf.read(f"{dist}-{version}.dist-info/WHEEL").decode())
     problems = []
-    if set(meta.get_all("Tag") or []) != named:
-        problems.append(f"WHEEL Tag lines {sorted(meta.get_all('Tag') or [])} != file name {sorted(named)}")
+    tags = set(meta.get_all("Tag") or [])
+    if tags != named:
+        problems.append(f"WHEEL Tag lines {sorted(tags)} != file name {sorted(named)}")
     if meta.get("Root-Is-Purelib", "").lower() != "false":
         problems.append("WHEEL says Root-Is-Purelib is not false")
-    print(f"  WHEEL: {', '.join(sorted(named))}" + (f"  <-- {'; '.join(problems)}" if problems else ""))
+    note = f"  <-- {'; '.join(problems)}" if problems else ""
+    print(f"  WHEEL: {', '.join(sorted(named))}{note}")
     return problems
 
 

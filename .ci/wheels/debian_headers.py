@@ -47,7 +47,8 @@ def fetch(url: str) -> bytes:
     for attempt in range(3):  # a mirror hiccup should not fail a release build
         try:
             with urllib.request.urlopen(url, timeout=120) as resp:
-                return resp.read()
+                data: bytes = resp.read()
+                return data
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 raise
@@ -110,15 +111,17 @@ def extract_includes(deb: Path, dest: Path) -> None:
         for m in tar.getmembers():
             norm = os.path.normpath(m.name.lstrip("./"))
             # Headers only; nothing that could point outside the tree.
-            if not norm.startswith("usr/include/") or norm.startswith("..") or m.issym() or m.islnk():
+            if not norm.startswith("usr/include/") or m.issym() or m.islnk():
                 continue
             if m.isfile() or m.isdir():
                 m.name = norm
                 chosen.append(m)
         # The 'data' filter where this Python has it (3.12+, backported to
         # some older patch releases); the member list above is safe either way.
-        extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        tar.extractall(tmp, members=chosen, **extra)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(tmp, members=chosen, filter="data")
+        else:
+            tar.extractall(tmp, members=chosen)
     if not any(tmp.glob("usr/include/python3*/Python.h")):
         raise ValueError(f"{deb.name}: no usr/include/python3.*/Python.h inside")
     shutil.rmtree(dest, ignore_errors=True)
