@@ -226,8 +226,8 @@ for arch in x86_64 aarch64; do
         fi
         step "$cp-$arch: zig cc -target $arch-linux-gnu.$MAX_GLIBC"
         incs="$(headers "$ver" "$arch")"
-        [ -n "$incs" ] || fail "$cp-$arch: no Python $ver headers for $arch (no interpreter here, " \
-            "no Debian package); SKYFAST_WHEELS_SKIP='$cp-$arch' builds the rest"
+        [ -n "$incs" ] || fail "$cp-$arch: no Python $ver headers for $arch (no interpreter here," \
+            "no Debian package: see above); SKYFAST_WHEELS_SKIP='$cp-$arch' builds the rest"
         sodir="$work/so/$cp-$arch"
         files=()
         pids=()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from types import ModuleType
@@ -235,6 +236,12 @@ def test_hostile_arguments(impl: ModuleType, py_impl: ModuleType, outcome: Outco
 def _run(outcome: Outcome, call: Any, module: ModuleType, *args: Any) -> Tuple[Any, Any]:
     """The outcome and the warnings it raised (pytest's filterwarnings=error would turn
     the stdlib's DeprecationWarning for bytearray paths into an exception)."""
+    # The codec registry remembers names it failed to find, and Python 3.15 warns about
+    # a non-ASCII name only on its first lookup: forget them, so each call warns alike.
+    encodings_cache = getattr(sys.modules.get("encodings"), "_cache", None)
+    if isinstance(encodings_cache, dict):
+        for name in [k for k, v in encodings_cache.items() if v is None]:
+            encodings_cache.pop(name, None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = outcome(call, module, *args)
