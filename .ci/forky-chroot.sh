@@ -15,7 +15,9 @@
 # run ends.
 #
 # Environment: SKYFAST_FORKY_DIR (chroot dir), SKYFAST_FORKY_MIRROR (Debian
-# mirror), SKYFAST_FRESH_VENV=1 (rebuild the test venv instead of reusing it).
+# mirror), SKYFAST_FRESH_VENV=1 (rebuild the test venv instead of reusing it),
+# SKYFAST_WHEELHOUSE=DIR (test the release wheel from DIR, .ci/build-wheels.sh's
+# output, instead of building the tree inside).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -196,17 +198,31 @@ cmd_test() {
     # installed on this interpreter (a dependency without a wheel that needs a
     # compiler or Rust), fall back to [test] -- the reference tests then skip --
     # and keep pip's log so the report can say which dependency failed.
-    local t0=$SECONDS extras="test,reference"
-    log "pip install .[$extras] (SKYFAST_REQUIRE_EXTENSIONS=1)"
+    # SKYFAST_WHEELHOUSE: install the release wheel for this version from there
+    # (built by .ci/build-wheels.sh) instead of building the tree in the chroot.
+    local t0=$SECONDS extras="test,reference" target="." wheel
+    if [ -n "${SKYFAST_WHEELHOUSE:-}" ]; then
+        local tag="cp${version/./}"
+        wheel="$(ls "$SKYFAST_WHEELHOUSE"/skyfast-*-"$tag"-"$tag"-manylinux2014_x86_64*.whl)" \
+            || die "no $tag x86_64 wheel in $SKYFAST_WHEELHOUSE"
+        cp "$wheel" "$dir$src_in/"
+        target="./$(basename "$wheel")"
+        in_chroot "$dir" "$venv/bin/python" -m pip uninstall -q -y skyfast 2>/dev/null || true
+    fi
+    log "pip install $target[$extras] (SKYFAST_REQUIRE_EXTENSIONS=1)"
+    if [ "$target" != "." ]; then   # the wheel replaces whatever skyfast the venv had
+        in_chroot "$dir" sh -c "cd $src_in && $venv/bin/python -m pip install -q \
+            --force-reinstall --no-deps '$target'"
+    fi
     if ! in_chroot "$dir" sh -c "cd $src_in && SKYFAST_REQUIRE_EXTENSIONS=1 \
-            $venv/bin/python -m pip install -q '.[test,reference]' \
+            $venv/bin/python -m pip install -q '$target[test,reference]' \
             >/root/pip-$version.log 2>&1"; then
         log "pip install .[test,reference] FAILED on $version; tail of its log ($dir/root/pip-$version.log):"
         tail -n 40 "$dir/root/pip-$version.log" >&2
         extras="test"
         log "falling back to pip install .[test]"
         in_chroot "$dir" sh -c "cd $src_in && SKYFAST_REQUIRE_EXTENSIONS=1 \
-            $venv/bin/python -m pip install -q '.[test]'"
+            $venv/bin/python -m pip install -q '$target[test]'"
     fi
     log "install took $((SECONDS - t0)) s"
     in_chroot "$dir" "$venv/bin/python" -I -c \

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The full platform matrix, with one command:
+#
+#   .ci/matrix.sh OUTDIR
+#
+# 1. the release set (.ci/build-wheels.sh OUTDIR/wheelhouse);
+# 2. the README's test command -- the whole suite, SkyPilot 0.14.1 as the
+#    reference -- against the installed manylinux2014 wheel on every x86_64
+#    CPython: 3.9-3.13 (pyenv), 3.14 and 3.15 (Debian forky chroot);
+# 3. the free-threaded 3.13t (built by .ci/build-python-ft.sh): the suite with the
+#    GIL off, against a build from source (no cp313t wheel is released);
+# 4. aarch64 under qemu-user with Debian's arm64 CPythons: every aarch64 wheel.
+#
+# Prints a markdown table (Python, wheel, result, seconds) and writes it to
+# OUTDIR/matrix.md; docs/platforms.md records the latest one.  Keeps going after a
+# failure and exits non-zero if anything failed.
+set -uo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mkdir -p "$1"
+out="$(cd "$1" && pwd)"
+house="$out/wheelhouse"
+rows=()
+status=0
+
+record() {   # $1 = python, $2 = what was installed, $3 = log file, $4 = exit code, $5 = seconds
+    local summary
+    summary="$(grep -E '^(=+ )?[0-9]+ (passed|failed)' "$3" | tail -n 1 | sed 's/=//g; s/^ *//; s/ *$//')"
+    [ "$4" = 0 ] || status=1
+    rows+=("| $1 | $2 | ${summary:-no pytest summary} | $([ "$4" = 0 ] && echo pass || echo FAIL) | $5 |")
+}
+
+run() {   # $1 = python label, $2 = installed, rest = command; output to a log
+    local label="$1" what="$2" log="$out/log-${1// /_}.txt" t0=$SECONDS rc=0
+    shift 2
+    echo "::: $label ($what): $*"
+    "$@" >"$log" 2>&1 || rc=$?
+    tail -n 3 "$log"
+    record "$label" "$what" "$log" "$rc" "$((SECONDS - t0))"
+}
+
+find_python() {   # $1 = "3.9": an interpreter of that version, or nothing
+    local exe
+    for exe in "$(command -v "python$1" || true)" \
+               "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
+        [ -n "$exe" ] && [ -x "$exe" ] && { echo "$exe"; return; }
+    done
+}
+
+t0=$SECONDS
+echo "::: release set"
+bash "$repo/.ci/build-wheels.sh" "$house" || { echo "build-wheels failed" >&2; exit 1; }
+rows+=("| (build) | $(find "$house" -name 'skyfast-*' | wc -l) files | sdist, pure wheel, 7 x86_64 + 5 aarch64 manylinux2014 wheels | pass | $((SECONDS - t0)) |")
+
+for version in 3.9 3.10 3.11 3.12 3.13; do
+    exe="$(find_python "$version")"
+    if [ -z "$exe" ]; then
+        rows+=("| $version x86_64 | - | interpreter not found | FAIL | 0 |"); status=1; continue
+    fi
+    run "$version x86_64" "cp${version/./} wheel" env PYTHON="$exe" bash "$repo/.ci/wheel-check.sh" "$house"
+done
+
+bash "$repo/.ci/forky-chroot.sh" setup >"$out/log-forky-setup.txt" 2>&1 || status=1
+for version in 3.14 3.15; do
+    run "$version x86_64" "cp${version/./} wheel (forky)" \
+        env SKYFAST_WHEELHOUSE="$house" bash "$repo/.ci/forky-chroot.sh" test "$version"
+done
+
+ft_prefix="${SKYFAST_CACHE:-$HOME/.cache/skyfast-build}/python-3.13t"
+if bash "$repo/.ci/build-python-ft.sh" "$ft_prefix" >"$out/log-ft-build.txt" 2>&1; then
+    ft="$ft_prefix/bin/python3.13t"
+    ftv="$out/venv-3.13t"
+    rm -rf "$ftv"
+    "$ft" -m venv "$ftv"
+    # The newest Hypothesis has no cp313t wheel (a Rust part): take a wheel.  SkyPilot's
+    # dependencies do not all build on 3.13t here: its reference tests skip.
+    "$ftv/bin/pip" install -q --only-binary=hypothesis pytest hypothesis psutil \
+        >"$out/log-ft-install.txt" 2>&1 \
+        && SKYFAST_REQUIRE_EXTENSIONS=1 "$ftv/bin/pip" install -q --no-deps "$repo" \
+        >>"$out/log-ft-install.txt" 2>&1 || status=1
+    run "3.13t x86_64" "source build, GIL off" \
+        sh -c "cd '$(mktemp -d)' && SKYFAST_REQUIRE_EXTENSIONS=1 '$ftv/bin/python' -Im pytest '$repo/tests' -q -p no:cacheprovider"
+else
+    rows+=("| 3.13t x86_64 | - | build failed (log-ft-build.txt) | FAIL | 0 |"); status=1
+fi
+
+run "aarch64" "cp39 cp311 cp313 cp314 cp315 wheels (qemu)" \
+    bash "$repo/.ci/qemu-aarch64.sh" "$house" --full
+
+{
+    echo "Commit $(git -C "$repo" rev-parse --short HEAD), $(date -u +%Y-%m-%d), $(uname -m) host, $(nproc) cores."
+    echo
+    echo "| Python | installed | tests | result | seconds |"
+    echo "|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+} | tee "$out/matrix.md"
+exit "$status"
