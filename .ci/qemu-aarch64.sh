@@ -223,9 +223,17 @@ pip_for() {   # a pip in a venv of the host interpreter $1 (no host site-package
 pip_target() {   # VERSION TARGET ARGS...: install ARGS for cpVERSION aarch64 into TARGET
     local v="$1" target="$2"; shift 2
     "$pip" install --quiet --target "$target" --upgrade --no-compile \
-        --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
+        "${platforms[@]}" \
         --implementation cp --python-version "$v" --abi "cp${v/./}" --abi abi3 --abi none \
         --only-binary=:all: "$@"
+}
+
+platforms_for() {   # SYSROOT: pip --platform options for every manylinux its glibc runs
+    local root="$1" stamp minor x
+    stamp="$(cd "$root/.skyfast-debs" && ls -d libc6_2.* | head -1)"   # libc6_2.36-9+deb12u14
+    minor="${stamp#libc6_2.}"; minor="${minor%%[!0-9]*}"
+    platforms=(--platform manylinux2014_aarch64)
+    for ((x = 17; x <= minor; x++)); do platforms+=(--platform "manylinux_2_${x}_aarch64"); done
 }
 
 run_version() {
@@ -248,6 +256,10 @@ run_version() {
     fi
     wheel="${wheels[0]}"
 
+    # Dependencies may be newer manylinux than the skyfast wheel (pandas' aarch64
+    # wheels are manylinux_2_28): anything the sysroot's glibc can run is fine.
+    local -a platforms
+    platforms_for "$root"
     local hostpy pip
     hostpy="$(host_python_for "$v")"
     pip="$(pip_for "$hostpy")"
@@ -255,7 +267,7 @@ run_version() {
         || log "no host Python $v: pip evaluates environment markers for $(python3 -V 2>&1)"
 
     # Test dependencies (+ SkyPilot), cached; the stamp names what was asked for.
-    want="${TEST_DEPS[*]}"
+    want="${TEST_DEPS[*]} ${platforms[*]}"
     if [ "${SKYFAST_QEMU_SKY:-1}" != 0 ]; then want="$want skypilot==0.14.1"; fi
     deps_stamp="$pkgs/deps.stamp"
     if [ ! -f "$deps_stamp" ] || [ "$(head -1 "$deps_stamp")" != "$want" ]; then
