@@ -59,8 +59,9 @@
 # Environment: SKYFAST_CACHE (downloads and sysroots), SKYFAST_QEMU_SKY=0 (do
 # not install skypilot), SKYFAST_QEMU_BINFMT=0 (wrapper, no binfmt_misc),
 # SKYFAST_DEBIAN_MIRROR, SKYFAST_QEMU_SUITE (suite of qemu-user-static,
-# default bookworm).  Needs root for binfmt_misc; dpkg-deb; network to
-# deb.debian.org and PyPI on the first run.
+# default bookworm).  Needs root for binfmt_misc; dpkg-deb; flock; network to
+# deb.debian.org and PyPI on the first run.  Runs sharing a cache are
+# serialized (flock on $SKYFAST_CACHE/arm64/.lock).
 set -euo pipefail
 
 usage() {
@@ -119,6 +120,13 @@ cache="${SKYFAST_CACHE:-$HOME/.cache/skyfast-build}"
 mkdir -p "$cache/arm64"
 cache="$(cd "$cache" && pwd)"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# One run at a time per cache: a second run would reinstall the wheel under the
+# first one's feet (and share its binfmt_misc entry).  The second waits.
+exec 9>"$cache/arm64/.lock"
+if ! flock -n 9; then
+    log "another qemu-aarch64.sh run holds $cache/arm64/.lock: waiting"
+    flock 9
+fi
 
 # --- pytest selection ----------------------------------------------------------
 SMOKE=(test_import.py test_contract.py test_base36_encode.py test_format_float.py test_hash_file.py)
