@@ -28,21 +28,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import lzma
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-MIRROR = os.environ.get("SKYFAST_DEBIAN_MIRROR", "https://deb.debian.org/debian").rstrip("/")
-INDEX_MAX_AGE = 24 * 3600
+# The Debian mirror, fetching with retries and the cached Packages indexes are
+# those of the wheel build's header fetcher.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "wheels"))
+from debian_headers import MIRROR, fetch, index
 
 # Never unpacked: maintainer-script machinery, data the interpreter does not
 # need to run the tests, and packages that only exist to configure a system.
@@ -71,23 +71,6 @@ def log(msg: str) -> None:
     print(f"aarch64-sysroot: {msg}", file=sys.stderr, flush=True)
 
 
-def fetch(url: str) -> bytes:
-    last: Optional[Exception] = None
-    for attempt in range(3):
-        try:
-            with urllib.request.urlopen(url, timeout=120) as resp:
-                data: bytes = resp.read()
-                return data
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise
-            last = exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            last = exc
-        time.sleep(2 * (attempt + 1))
-    raise RuntimeError(f"cannot fetch {url}: {last}")
-
-
 class Index:
     """The Packages index of SUITE/main/binary-ARCH, parsed."""
 
@@ -96,19 +79,15 @@ class Index:
         self.load(refresh=False)
 
     def load(self, refresh: bool) -> None:
+        # The index itself is debian_headers.index()'s (fetched, cached, refreshed
+        # when old); whether this call refreshed it shows in the file's mtime.
         path = self.cache / "index" / f"{self.suite}_main_{self.arch}_Packages"
-        fresh = path.exists() and time.time() - path.stat().st_mtime < INDEX_MAX_AGE
-        if refresh or not fresh:
-            url = f"{MIRROR}/dists/{self.suite}/main/binary-{self.arch}/Packages.xz"
-            log(f"index {url}")
-            text = lzma.decompress(fetch(url)).decode("utf-8")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+        before = path.stat().st_mtime_ns if path.exists() else None
+        text = index(self.cache, self.suite, self.arch, refresh)
+        self.refreshed = path.stat().st_mtime_ns != before
         self.packages: Dict[str, Dict[str, str]] = {}
         self.provides: Dict[str, List[str]] = {}
-        for stanza in path.read_text(encoding="utf-8").split("\n\n"):
+        for stanza in text.split("\n\n"):
             fields = dict(re.findall(r"^([A-Za-z0-9-]+): (.*)$", stanza, re.M))
             name = fields.get("Package")
             if not name or name in self.packages:
@@ -116,7 +95,6 @@ class Index:
             self.packages[name] = fields
             for prov in split_deps(fields.get("Provides", "")):
                 self.provides.setdefault(prov[0], []).append(name)
-        self.refreshed = refresh or not fresh
 
     def resolve(self, name: str) -> Optional[str]:
         """A real package that satisfies NAME (itself, else its first provider)."""
