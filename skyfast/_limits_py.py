@@ -11,9 +11,12 @@ its time goes to reading files, so compiling saves only about a tenth.
 ``read_limits()`` finds the process's own cgroup (``/proc/self/cgroup`` and
 ``/proc/self/mountinfo``), under cgroup v1, v2 or a hybrid of both (a v1
 controller wins over the unified hierarchy), walks every ancestor from that
-cgroup up to the mount point and keeps the tightest CPU quota, cpuset and
-memory limit.  The result says which file each number came from and what it
-held.  ``effective_cpu_count()`` turns that into the number of worker threads
+cgroup up to the mount point and keeps the tightest CPU quota and memory
+limit, and the cgroup's own effective cpuset.  When the process's cgroup is
+not under the mount (moved out of a bind-mounted container cgroup), nothing
+is read: another cgroup's limit is never reported.  The result says which
+file each number came from -- the file of the cgroup that set the limit --
+and what it held.  ``effective_cpu_count()`` turns that into the number of worker threads
 worth running::
 
     max(1, min(online CPUs, affinity, cpuset, rounded CPU quota))
@@ -116,7 +119,7 @@ class ContainerLimits:
 
     * ``host_cpus``: online CPUs (``SC_NPROCESSORS_ONLN``).
     * ``affinity_cpus``: CPUs in ``os.sched_getaffinity(0)`` (calling thread).
-    * ``cpuset_cpus``: CPUs in the tightest cpuset of the cgroup and its ancestors.
+    * ``cpuset_cpus``: CPUs in the cgroup's effective cpuset (narrowed by its ancestors').
     * ``cpu_quota``: the tightest CFS quota in cores (``quota / period``), unrounded.
     * ``memory_limit``: the tightest memory limit in bytes, as the kernel
       reports it -- it may exceed ``host_memory``.
@@ -276,7 +279,11 @@ class CgroupMount(NamedTuple):
 
 
 class Hierarchy(NamedTuple):
-    """Where a controller's files are: the process's cgroup dir first, the mount point last."""
+    """Where a controller's files are: the process's cgroup dir first, the mount point last.
+
+    ``dirs`` is empty when the hierarchy is mounted but the process's cgroup
+    is not under the mount (see ``cgroup_dirs``): its limits are then unknown.
+    """
 
     version: Literal["v1", "v2"]
     dirs: Tuple[str, ...]
@@ -352,11 +359,16 @@ def cgroup_dirs(mount_point: str, mount_root: str, cgroup_path: str) -> Tuple[st
     """The process's cgroup directory and each ancestor up to the mount point, leaf first.
 
     The cgroup path is relative to the hierarchy's root; the mount shows the
-    hierarchy from ``mount_root`` down.  A path not under that root (a
-    container whose cgroup namespace hides it) maps to the mount point itself.
+    hierarchy from ``mount_root`` down.  A path not under that root gives no
+    directory at all (``()``): the process's own cgroup is not visible -- the
+    host moved it out of the cgroup a container had bind-mounted, or a
+    cgroup namespace shows it as ``/../x`` -- and the files that are visible
+    belong to other cgroups, whose limits are not this process's.
     """
     rel = _relative(cgroup_path, mount_root)
-    parts = [p for p in (rel or "").split("/") if p and p != "."]
+    if rel is None:
+        return ()
+    parts = [p for p in rel.split("/") if p and p != "."]
     base = mount_point.rstrip("/") or "/"
     dirs = []
     for depth in range(len(parts), -1, -1):
@@ -390,7 +402,10 @@ def resolve_hierarchies(
 
     A hierarchy counts only when it is both listed in /proc/self/cgroup and
     mounted.  A v1 controller wins over the unified (v2) hierarchy.  Mount
-    points under /sys/fs/cgroup are moved onto ``cgroup_root``.
+    points under /sys/fs/cgroup are moved onto ``cgroup_root``.  A mounted
+    hierarchy whose mount does not show the process's cgroup still holds its
+    controllers, with no directories (``cgroup_dirs``): their limits are
+    unknown, and the unified hierarchy does not stand in for them.
     """
     mounts = parse_cgroup_mounts(mountinfo_text)
     found: Dict[str, Hierarchy] = {}
@@ -536,7 +551,18 @@ def _tightest_quota(h: Hierarchy) -> Tuple[Optional[float], Optional[Source]]:
     return best, source
 
 
-def _tightest_cpuset(h: Hierarchy) -> Tuple[Optional[int], Optional[Source]]:
+def _own_cpuset(h: Hierarchy) -> Tuple[Optional[int], Optional[Source]]:
+    """The CPUs of the process's own cpuset, credited to the cgroup that set them.
+
+    The kernel already narrows a cgroup's effective list by every ancestor's,
+    so the first readable list from the leaf up is the answer.  The minimum
+    over ancestors would not be: on v2 a child partition takes its CPUs out
+    of its parent's effective list, which can then be shorter than the
+    child's and name CPUs the process may not use.  Ancestors that show the
+    very same list are where it was set (a v2 cgroup with an empty
+    ``cpuset.cpus`` inherits its parent's), so the source is the topmost of
+    them.
+    """
     names = (
         ("cpuset.cpus.effective",)
         if h.version == "v2"
@@ -545,19 +571,27 @@ def _tightest_cpuset(h: Hierarchy) -> Tuple[Optional[int], Optional[Source]]:
             "cpuset.cpus",
         )
     )
-    best: Optional[int] = None
+    found: Optional[Tuple[int, str, str]] = None  # count, file name, stripped text
     source: Optional[Source] = None
     for d in h.dirs:
+        if found is not None:
+            # Only walk on while the ancestor shows the same list in the same file.
+            path = os.path.join(d, found[1])
+            text = _read(path)
+            if text is None or text.strip(_WS) != found[2]:
+                break
+            source = Source(path, found[2])
+            continue
         for name in names:
             path = os.path.join(d, name)
             text = _read(path)
             count = None if text is None else parse_cpu_list(text)
             if text is None or count is None:
                 continue
-            if best is None or count < best:
-                best, source = count, Source(path, text.strip(_WS))
+            found = count, name, text.strip(_WS)
+            source = Source(path, found[2])
             break  # effective_cpus found: cpuset.cpus adds nothing
-    return best, source
+    return (None, None) if found is None else (found[0], source)
 
 
 def _tightest_memory(h: Hierarchy) -> Tuple[Optional[int], Optional[Source]]:
@@ -569,6 +603,8 @@ def _tightest_memory(h: Hierarchy) -> Tuple[Optional[int], Optional[Source]]:
         if limit is not None and (best is None or limit < best):
             best, source = limit, Source(path, raw)
 
+    # v1: the leaf's memory.stat line, the minimum over every ancestor, hidden ones too.
+    hierarchical: Optional[Tuple[Optional[int], str, str]] = None
     for i, d in enumerate(h.dirs):
         if h.version == "v2":
             path = os.path.join(d, "memory.max")
@@ -587,13 +623,15 @@ def _tightest_memory(h: Hierarchy) -> Tuple[Optional[int], Optional[Source]]:
         if text is not None:
             consider(parse_memory_limit_in_bytes(text), path, text.strip(_WS))
         if i == 0:
-            # Already the minimum over ancestors, including those a cgroup
-            # namespace hides from us.
-            path = os.path.join(d, "memory.stat")
-            text = _read(path)
+            stat_path = os.path.join(d, "memory.stat")
+            text = _read(stat_path)
             found = None if text is None else _hierarchical_line(text)
             if found is not None:
-                consider(_v1_memory_value(found[1], _PAGE_SIZE), path, found[0])
+                hierarchical = _v1_memory_value(found[1], _PAGE_SIZE), stat_path, found[0]
+    if hierarchical is not None:
+        # Last, and only when tighter than every file read: a limit that a visible
+        # cgroup sets is credited to that cgroup's file, not to the leaf's summary.
+        consider(*hierarchical)
     return best, source
 
 
@@ -615,7 +653,7 @@ def _read_cpu_view(
     if "cpu" in hierarchies:
         quota = _tightest_quota(hierarchies["cpu"])
     if "cpuset" in hierarchies:
-        cpuset = _tightest_cpuset(hierarchies["cpuset"])
+        cpuset = _own_cpuset(hierarchies["cpuset"])
     return _CpuView(version, _host_cpus(), cpuset[0], cpuset[1], quota[0], quota[1])
 
 

@@ -339,17 +339,55 @@ def test_mount_root_is_stripped_from_the_path(limits: ModuleType, tree: Tree) ->
     assert tree.read().cpu_quota_source == limits.Source(quota, "200000 100000")
 
 
-def test_path_outside_mount_root_uses_mount_point(limits: ModuleType, tree: Tree) -> None:
-    tree.v1("/elsewhere/x", root="/docker/abc")
-    quota = tree.write("cpu,cpuacct/cpu.cfs_quota_us", "200000\n")
+def _assert_no_cgroup_limit(result: _limits_py.ContainerLimits) -> None:
+    """No quota, cpuset or memory limit, and no source: the (fake) host's values."""
+    assert result.cpu_quota is None and result.cpu_quota_source is None
+    assert result.cpuset_cpus is None and result.cpuset_source is None
+    assert result.memory_limit is None and result.memory_limit_source is None
+    assert result.effective_cpus == HOST_CPUS
+    assert result.effective_memory == HOST_MEMORY
+
+
+def test_moved_out_of_the_mounted_cgroup_reports_no_limit(tree: Tree) -> None:
+    # Docker --cgroupns=host on v1 bind-mounts the container's cgroup /docker/abc;
+    # the host then moved the process to a sibling.  Every file visible belongs to
+    # /docker/abc (or its parents), none to the process's cgroup.
+    tree.v1("/docker/other", root="/docker/abc")
+    for base in ("cpu,cpuacct/", "cpuset/", "memory/"):
+        tree.write(base + "cpu.cfs_quota_us", "150000\n")
+        tree.write(base + "cpu.cfs_period_us", "100000\n")
+        tree.write(base + "cpuset.effective_cpus", "0-1\n")
+        tree.write(base + "memory.limit_in_bytes", f"{GiB}\n")
+        tree.write(base + "memory.stat", f"hierarchical_memory_limit {GiB}\n")
+        tree.write(base + "other/cpu.cfs_quota_us", "50000\n")  # not how the kernel lays it out
+    result = tree.read()
+    assert result.cgroup_version == "v1"
+    _assert_no_cgroup_limit(result)
+    assert tree.count() == HOST_CPUS
+
+
+def test_moved_out_of_v1_does_not_fall_back_to_unified(tree: Tree) -> None:
+    # cpu is bound to v1: the unified hierarchy's cpu.max (if any) is not its limit.
+    tree.set_cgroup("2:cpu,cpuacct:/docker/other", "0::/docker/other")
+    tree.set_mountinfo(
+        mount_line(32, "/docker/abc", "/sys/fs/cgroup/cpu,cpuacct", "cgroup", "rw,cpu,cpuacct"),
+        mount_line(34, "/", "/sys/fs/cgroup/unified", "cgroup2", "rw"),
+    )
+    tree.write("cpu,cpuacct/cpu.cfs_quota_us", "150000\n")
     tree.write("cpu,cpuacct/cpu.cfs_period_us", "100000\n")
-    assert tree.read().cpu_quota_source == limits.Source(quota, "200000 100000")
+    tree.write("unified/docker/other/cpu.max", "50000 100000\n")
+    result = tree.read()
+    assert result.cgroup_version == "hybrid"
+    assert result.cpu_quota is None and result.cpu_quota_source is None
 
 
-def test_cgroupns_dotdot_path_uses_mount_point(limits: ModuleType, tree: Tree) -> None:
+def test_cgroupns_dotdot_path_reports_no_limit(tree: Tree) -> None:
+    # In a cgroup namespace, a process moved above the namespace's root shows '..'.
     tree.v2("/../../other")
-    path = tree.write("cpu.max", "200000 100000\n")
-    assert tree.read().cpu_quota_source == limits.Source(path, "200000 100000")
+    tree.write("cpu.max", "200000 100000\n")
+    tree.write("memory.max", f"{GiB}\n")
+    tree.write("cpuset.cpus.effective", "0\n")
+    _assert_no_cgroup_limit(tree.read())
 
 
 def test_hierarchy_mounted_twice_picks_the_root_holding_the_path(
@@ -417,8 +455,9 @@ def test_parse_proc_cgroup_keeps_colons_in_paths(limits: ModuleType) -> None:
         ("/m", "/", "/a/b", ("/m/a/b", "/m/a", "/m")),
         ("/m", "/a", "/a/b", ("/m/b", "/m")),
         ("/m", "/a", "/a", ("/m",)),
-        ("/m", "/a", "/ab", ("/m",)),  # '/ab' is not under '/a'
-        ("/m", "/a", "/x", ("/m",)),
+        ("/m", "/a", "/ab", ()),  # '/ab' is not under '/a': not visible
+        ("/m", "/a", "/x", ()),
+        ("/m", "/", "/../x", ()),  # above a cgroup namespace's root
         ("/m/", "/", "/a/", ("/m/a", "/m")),
     ],
 )
@@ -496,6 +535,33 @@ def test_v1_memory_tightest_of_leaf_parent_and_stat(limits: ModuleType, tree: Tr
     result = tree.read()
     assert result.memory_limit == 2 * GiB
     assert result.memory_limit_source == limits.Source(parent, str(2 * GiB))
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "files", "source"),
+    [
+        # The leaf's hierarchical_memory_limit repeats its visible parent's limit:
+        # the parent's file set it.
+        ("/a/b", "/", {"memory/a/memory.limit_in_bytes": str(2 * GiB),
+                       "memory/a/b/memory.limit_in_bytes": V1_UNLIMITED,
+                       "memory/a/b/memory.stat": f"hierarchical_memory_limit {2 * GiB}"},
+         "memory/a/memory.limit_in_bytes"),
+        # Tighter than every visible file: a hidden ancestor (above the mount) set it.
+        ("/a/b", "/a", {"memory/memory.limit_in_bytes": str(4 * GiB),
+                        "memory/b/memory.stat": f"hierarchical_memory_limit {2 * GiB}"},
+         "memory/b/memory.stat"),
+    ],
+    ids=["visible-parent", "hidden-ancestor"],
+)
+def test_v1_memory_stat_is_credited_only_for_a_hidden_limit(
+    limits: ModuleType, tree: Tree, path: str, root: str, files: Dict[str, str], source: str
+) -> None:
+    tree.v1(path, root=root)
+    for rel, text in files.items():
+        tree.write(rel, text + "\n")
+    result = tree.read()
+    assert result.memory_limit == 2 * GiB
+    assert result.memory_limit_source == limits.Source(tree.path(source), files[source])
 
 
 def test_v1_use_hierarchy_zero_stops_the_walk(limits: ModuleType, tree: Tree) -> None:
@@ -578,6 +644,39 @@ def test_v1_cpuset_cpus_when_no_effective_file(limits: ModuleType, tree: Tree) -
     assert result.effective_cpus == 2
 
 
+@pytest.mark.parametrize(
+    ("shape", "path", "files", "count", "source"),
+    [
+        # v1: the leaf repeats its parent's list; the parent set it.
+        ("v1", "/job/task", {"cpuset/cpuset.effective_cpus": "0-63",
+                             "cpuset/job/cpuset.effective_cpus": "0-3",
+                             "cpuset/job/task/cpuset.effective_cpus": "0-3"},
+         4, "cpuset/job/cpuset.effective_cpus"),
+        # v2 partition: the child took CPUs 2-7 out of its parent's effective list,
+        # now 0-1.  The process may use 2-7 (6 CPUs), not 2.
+        ("v2", "/part/leaf", {"cpuset.cpus.effective": "0-7",
+                              "part/cpuset.cpus.effective": "0-1",
+                              "part/leaf/cpuset.cpus.effective": "2-7"},
+         6, "part/leaf/cpuset.cpus.effective"),
+        # The leaf's list cannot be read (a directory here): its parent's bounds it.
+        ("v2", "/pod/ctr", {"pod/cpuset.cpus.effective": "0-2",
+                            "pod/ctr/cpuset.cpus.effective/x": ""},
+         3, "pod/cpuset.cpus.effective"),
+    ],
+    ids=["v1-inherited", "v2-partition", "v2-unreadable-leaf"],
+)
+def test_cpuset_is_the_leafs_credited_where_it_was_set(
+    limits: ModuleType, tree: Tree, shape: str, path: str, files: Dict[str, str],
+    count: int, source: str,
+) -> None:
+    getattr(tree, shape)(path)
+    for rel, text in files.items():
+        tree.write(rel, text + "\n" if text else text)
+    result = tree.read()
+    assert result.cpuset_cpus == count
+    assert result.cpuset_source == limits.Source(tree.path(source), files[source])
+
+
 def test_v2_cpuset_and_quota_together(limits: ModuleType, tree: Tree) -> None:
     tree.v2("/pod")
     tree.write("cpuset.cpus.effective", "0-63\n")
@@ -641,11 +740,7 @@ def test_bad_rounding_raises(limits: ModuleType, tree: Tree) -> None:
 
 def _assert_all_unknown(result: _limits_py.ContainerLimits) -> None:
     assert result.cgroup_version is None
-    assert result.cpu_quota is None and result.cpu_quota_source is None
-    assert result.cpuset_cpus is None and result.cpuset_source is None
-    assert result.memory_limit is None and result.memory_limit_source is None
-    assert result.effective_cpus == HOST_CPUS
-    assert result.effective_memory == HOST_MEMORY
+    _assert_no_cgroup_limit(result)
 
 
 def test_no_cgroup_mount_at_all(tree: Tree) -> None:
