@@ -312,15 +312,48 @@ def unescape_mount_field(field: str) -> str:
     return _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
+def _hidden_mounts(points: Dict[str, str], parents: Dict[str, str]) -> FrozenSet[str]:
+    """Ids of the mounts a path lookup cannot reach: covered, or inside a covered one.
+
+    A mount made on top of another at the same point has that one as its
+    parent (mountinfo's second field).  The covered mount is out of reach, and
+    so is every mount inside it -- its children at other points, their
+    children -- but not the one on top.
+    """
+    covered = {parent for mid, parent in parents.items() if points.get(parent) == points[mid]}
+    hidden = set(covered)
+    for mid in points:
+        child, node = mid, parents[mid]
+        for _ in range(len(points)):  # bounded: ids in garbage text may form a loop
+            if node not in points:
+                break
+            if node in covered and points[child] != points[node]:
+                hidden.add(mid)
+                break
+            child, node = node, parents[node]
+    return frozenset(hidden)
+
+
 def parse_cgroup_mounts(text: str) -> List[CgroupMount]:
-    """The cgroup and cgroup2 mounts of a mountinfo file, in file order.
+    """The cgroup and cgroup2 mounts of a mountinfo file that paths reach, in file order.
 
     Fields: ``id parent major:minor root mount-point options [optional...] -
     fstype source super-options``; spaces inside fields are escaped, so
-    splitting on ' ' is exact.
+    splitting on ' ' is exact.  A mount covered by another mounted on top of
+    it at the same point (a container's cgroup bind-mounted over the host's
+    hierarchy in a copy of the host's mount namespace), or lying inside a
+    covered mount, is left out: the files under its mount point are another
+    mount's.
     """
-    mounts = []
+    found: List[Tuple[str, CgroupMount]] = []
+    points: Dict[str, str] = {}
+    parents: Dict[str, str] = {}
     for line in text.split("\n"):
+        head = line.split(" ", 5)
+        if len(head) < 6:
+            continue
+        points[head[0]] = head[4]
+        parents[head[0]] = head[1]
         if " - cgroup" not in line:  # cheap filter: most mounts are not cgroups
             continue
         fields = line.split(" ")
@@ -330,15 +363,15 @@ def parse_cgroup_mounts(text: str) -> List[CgroupMount]:
             continue
         if len(fields) < sep + 4 or fields[sep + 1] not in ("cgroup", "cgroup2"):
             continue
-        mounts.append(
-            CgroupMount(
-                root=unescape_mount_field(fields[3]),
-                mount_point=unescape_mount_field(fields[4]),
-                fstype=fields[sep + 1],
-                super_options=frozenset(fields[sep + 3].split(",")),
-            )
+        mount = CgroupMount(
+            root=unescape_mount_field(fields[3]),
+            mount_point=unescape_mount_field(fields[4]),
+            fstype=fields[sep + 1],
+            super_options=frozenset(fields[sep + 3].split(",")),
         )
-    return mounts
+        found.append((head[0], mount))
+    hidden = _hidden_mounts(points, parents)
+    return [mount for mid, mount in found if mid not in hidden]
 
 
 def _relative(cgroup_path: str, mount_root: str) -> Optional[str]:

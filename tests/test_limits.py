@@ -35,11 +35,17 @@ V1_UNLIMITED = "9223372036854771712"
 
 
 def mount_line(
-    mount_id: int, root: str, point: str, fstype: str, super_options: str, optional: str = ""
+    mount_id: int,
+    root: str,
+    point: str,
+    fstype: str,
+    super_options: str,
+    optional: str = "",
+    parent: int = 25,
 ) -> str:
     """A mountinfo line; ``root`` and ``point`` must already be escaped."""
     opt = f" {optional}" if optional else ""
-    head = f"{mount_id} 25 0:{mount_id} {root} {point} rw,nosuid,nodev{opt}"
+    head = f"{mount_id} {parent} 0:{mount_id} {root} {point} rw,nosuid,nodev{opt}"
     return f"{head} - {fstype} {fstype} {super_options}"
 
 
@@ -379,6 +385,41 @@ def test_moved_out_of_v1_does_not_fall_back_to_unified(tree: Tree) -> None:
     result = tree.read()
     assert result.cgroup_version == "hybrid"
     assert result.cpu_quota is None and result.cpu_quota_source is None
+
+
+def test_moved_out_under_a_bind_mount_over_the_host_hierarchy(
+    limits: ModuleType, tree: Tree
+) -> None:
+    # `unshare -m` copies the host's mounts; the container's cgroup is then
+    # bind-mounted on top of the host's hierarchy.  The covered host mount (root
+    # '/') still holds the process's path, but its mount point now shows the
+    # container's cgroup: it must not be used.
+    tree.set_cgroup("2:cpu,cpuacct:/docker/other")
+    cpu = "/sys/fs/cgroup/cpu,cpuacct"
+    tree.set_mountinfo(
+        mount_line(31, "/", "/sys/fs/cgroup", "tmpfs", "rw"),
+        mount_line(32, "/", cpu, "cgroup", "rw,cpu,cpuacct", parent=31),
+        mount_line(63, "/docker/abc", cpu, "cgroup", "rw,cpu,cpuacct", parent=32),
+    )
+    tree.write("cpu,cpuacct/cpu.cfs_quota_us", "150000\n")  # /docker/abc's, seen through 63
+    tree.write("cpu,cpuacct/cpu.cfs_period_us", "100000\n")
+    assert limits.parse_cgroup_mounts((tree.proc / "self" / "mountinfo").read_text()) == [
+        limits.CgroupMount("/docker/abc", cpu, "cgroup", frozenset({"rw", "cpu", "cpuacct"}))
+    ]
+    result = tree.read()
+    assert result.cgroup_version == "v1"
+    assert result.cpu_quota is None and result.cpu_quota_source is None
+
+
+def test_mounts_inside_a_covered_mount_are_left_out(limits: ModuleType) -> None:
+    text = "\n".join([
+        mount_line(31, "/", "/sys/fs/cgroup", "tmpfs", "rw", parent=20),
+        mount_line(32, "/", "/sys/fs/cgroup/memory", "cgroup", "rw,memory", parent=31),
+        mount_line(70, "/", "/sys/fs/cgroup", "tmpfs", "rw", parent=31),  # covers 31 and 32
+        mount_line(71, "/ctr", "/sys/fs/cgroup/memory", "cgroup", "rw,memory", parent=70),
+        mount_line(80, "/", "/x", "cgroup2", "rw", parent=80),  # its own parent: garbage
+    ])
+    assert [m.root for m in limits.parse_cgroup_mounts(text)] == ["/ctr"]
 
 
 def test_cgroupns_dotdot_path_reports_no_limit(tree: Tree) -> None:
