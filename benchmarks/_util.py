@@ -1,25 +1,22 @@
 """Shared helpers for the asv suite: pick the implementation, set the cache, make seeded data.
 
-Kept free of any import from ``skyfast._bench`` so that the suite can run
-against older commits of skyfast (asv benchmarks the current suite against
-each built commit).
+The seeded inputs come from ``skyfast/_benchdata.py``, the one home they share
+with ``skyfast bench``.  It is loaded by path from this checkout, not imported
+from the installed skyfast: asv runs today's suite against older commits,
+whose installed package may not have it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
-import random
-import socket
+import sys
 from types import ModuleType
-from typing import List, Tuple
 
 IMPLEMENTATIONS = ["cython", "python"]
 CACHE_MODES = ["warm", "cold"]
 DEFAULT_TTL = 0.020
-SEED = 20240601
-KIB = 1024
-MIB = 1024 * 1024
 
 _MODULES = {"cython": "skyfast._core", "python": "skyfast._core_py"}
 POD_ENV_VARS = (
@@ -60,111 +57,33 @@ def unset_pod_env() -> None:
         os.environ.pop(name, None)
 
 
-def write_random_file(path: str, size: int, seed: int = SEED) -> str:
-    """``size`` seeded random bytes at ``path``; returns the absolute path."""
-    rng = random.Random(seed)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = rng.randbytes(min(left, 4 * MIB))
-            f.write(block)
-            left -= len(block)
-    return os.path.abspath(path)
+def _load_benchdata() -> ModuleType:
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "skyfast", "_benchdata.py")  # fmt: skip
+    spec = importlib.util.spec_from_file_location("_skyfast_benchdata", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the benchmark inputs from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-_WORDS = (
-    "sky launch cluster node gpu worker job task sync rsync mount bucket file "
-    "provision ready stopped running pending cloud region zone spot instance "
-    "retry timeout error warning info debug ssh head controller serve replica"
-).split()
+# Registered under a private name so the inputs import like any module.
+sys.modules.setdefault("_skyfast_benchdata", _load_benchdata())
+from _skyfast_benchdata import (  # type: ignore[import-not-found]  # noqa: E402
+    KIB,
+    MIB,
+    SEED,
+    hold_ports,
+    make_entries,
+    text_with_spaces,
+    write_log,
+    write_no_newline,
+    write_random_file,
+)
 
-
-def write_log(path: str, size: int, seed: int = SEED) -> str:
-    """A log file of about ``size`` bytes of seeded lines (repeating 1 MiB blocks)."""
-    rng = random.Random(seed)
-    blocks = []
-    for _ in range(4):
-        lines = []
-        total = 0
-        t = 1_700_000_000
-        while total < MIB:
-            t += rng.randrange(1, 5000)
-            msg = " ".join(rng.choices(_WORDS, k=rng.randrange(3, 24)))
-            line = f"{rng.choice('IIIIIWED')} {t} [worker-{rng.randrange(32)}] {msg}\n"
-            lines.append(line)
-            total += len(line)
-        blocks.append("".join(lines).encode())
-    written = 0
-    with open(path, "wb") as f:
-        i = 0
-        while written < size:
-            f.write(blocks[i % 4])
-            written += len(blocks[i % 4])
-            i += 1
-    return os.path.abspath(path)
-
-
-def write_no_newline(path: str, size: int, seed: int = SEED) -> str:
-    """``size`` bytes of printable ASCII without a single '\\n' (one huge line)."""
-    table = bytes(32 + b % 95 for b in range(256))
-    block = random.Random(seed).randbytes(MIB).translate(table)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            part = block[: min(left, MIB)]
-            f.write(part)
-            left -= len(part)
-    return os.path.abspath(path)
-
-
-def make_entries(directory: str, count: int) -> str:
-    """A directory holding ``count`` empty files."""
-    os.makedirs(directory)
-    for i in range(count):
-        path = os.path.join(directory, f"entry-{i:06d}")
-        try:
-            os.mknod(path, 0o644)
-        except PermissionError:
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
-    return os.path.abspath(directory)
-
-
-def text_with_spaces(length: int, seed: int = SEED) -> str:
-    """``length`` characters of seeded words separated by single spaces."""
-    rng = random.Random(seed + length)
-    parts: List[str] = []
-    total = 0
-    while total < length:
-        word = rng.choice(_WORDS)
-        parts.append(word)
-        total += len(word) + 1
-    return " ".join(parts)[:length]
-
-
-def hold_ports(count: int) -> Tuple[int, List[socket.socket]]:
-    """Bind ``count`` consecutive ports on '' above the ephemeral range, the next one free.
-
-    Returns (first held port, sockets to close in teardown).
-    """
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            high = int(f.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        high = 60999
-    begin = high + 1 if high + 4 * (count + 1) < 65535 else 40001
-    for base in range(max(begin, 40001), 65535 - count - 1, count + 1):
-        socks: List[socket.socket] = []
-        for port in range(base, base + count + 1):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind(("", port))
-            except OSError:
-                s.close()
-                break
-            socks.append(s)
-        else:
-            socks.pop().close()
-            return base, socks
-        for s in socks:
-            s.close()
-    raise NotImplementedError(f"no run of {count + 1} free ports above {begin}")
+__all__ = [
+    "CACHE_MODES", "DEFAULT_TTL", "IMPLEMENTATIONS", "KIB", "MIB", "POD_ENV_VARS", "SEED",
+    "hold_ports", "load", "make_entries", "text_with_spaces", "unset_pod_env", "write_log",
+    "write_no_newline", "write_random_file",
+]  # fmt: skip

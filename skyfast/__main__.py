@@ -3,15 +3,18 @@
     skyfast                 the report (same as ``skyfast info``) and the quick speed table
     skyfast info            the report only
     skyfast bench           the quick side-by-side comparison (``--full``, ``--json [PATH]``,
-                            ``--against skypilot``, ``--no-memory``)
+                            ``--against skypilot``, ``--only FUNCTION``)
 
 Exit codes: 0 success, 1 a measured call answered differently from SkyPilot
-(a MISMATCH row), 2 bad arguments or a missing ``--against`` target.
+(a MISMATCH row), 2 bad arguments or a missing ``--against`` target, 141 the
+output pipe was closed (``skyfast info | head -1``), as for a Unix tool
+stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import resource
@@ -20,6 +23,9 @@ import sys
 from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
 import skyfast
+
+from ._bench import FUNCTIONS as _FUNCTIONS
+from ._common import env_flag
 
 _ENV_VARS = (
     "SKYPILOT_POD_CPU_CORE_LIMIT",
@@ -42,6 +48,8 @@ def info_lines() -> List[str]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     rows: List[Tuple[str, str]] = [
         ("skyfast", f"{skyfast.__version__} ({skyfast.IMPLEMENTATION} implementation)"),
+        ("compiled core", _core_state()),
+        ("imported from", os.path.dirname(os.path.abspath(skyfast.__file__))),
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("platform", platform.platform()),
         ("get_cpu_count()", _value(skyfast.get_cpu_count)),
@@ -65,6 +73,19 @@ def info_lines() -> List[str]:
     rows.extend(_limits_rows())
     width = max(len(k) for k, _ in rows)
     return [f"{k:<{width}}  {v}" for k, v in rows]
+
+
+def _core_state() -> str:
+    """Why the compiled core is or is not in use, in words a user can act on."""
+    if skyfast.IMPLEMENTATION == "cython":
+        return "built and in use"
+    if env_flag("SKYFAST_NO_EXTENSIONS"):
+        return "not used: SKYFAST_NO_EXTENSIONS is set"
+    try:
+        importlib.import_module("skyfast._core")
+    except ImportError as e:
+        return f"not built here ({os.path.dirname(skyfast.__file__)}): {e}"
+    return "built, not chosen at import"
 
 
 def _limits_rows() -> List[Tuple[str, str]]:
@@ -105,32 +126,33 @@ class _Progress:
             self.stream.flush()
 
 
-def _bench(
-    quick: bool, json_path: Optional[str], against: Optional[str], memory: bool = True
-) -> int:
+def _bench(full: bool, json_path: Optional[str], against: Optional[str],
+           only: Optional[List[str]]) -> int:  # fmt: skip
     from . import _bench
 
     have_skypilot = _skypilot_importable()
     if against == "skypilot" and not have_skypilot:
-        print("skyfast: --against skypilot needs SkyPilot: pip install skypilot==0.14.1",
-              file=sys.stderr)
+        print(
+            "skyfast: --against skypilot needs SkyPilot: pip install skypilot==0.14.1",
+            file=sys.stderr,
+        )
         return 2
     progress = _Progress(sys.stderr)
     to_stdout = json_path == "-"
     try:
         rows = _bench.run(
             against_skypilot=have_skypilot,
-            quick=quick,
+            full=full,
+            functions=only,
             json_path=None if to_stdout else json_path,
             progress=progress,
-            memory=memory,
             json_stream=sys.stdout if to_stdout else None,
         )
     finally:
         progress.done()
     if not to_stdout:
-        print(_bench.format_table(rows))
-    return 1 if any(r.get("status") == "MISMATCH" for r in rows) else 0
+        print(_bench.format_table(rows, load_average=_bench._load_average()))
+    return 1 if any(r["mismatches"] for r in rows) else 0
 
 
 def _skypilot_importable() -> bool:
@@ -148,7 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ),
         epilog=(
             "exit codes: 0 success; 1 a measured call answered differently from SkyPilot; "
-            "2 bad arguments. Docs: docs/index.md, or the built site."
+            "2 bad arguments; 141 the output pipe was closed. "
+            "Docs: https://github.com/skyfast/skyfast/tree/main/docs"
         ),
     )
     parser.add_argument("--version", action="version", version=f"skyfast {skyfast.__version__}")
@@ -163,8 +186,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "bench",
         help="side-by-side speed comparison (one process, interleaved rounds, medians)",
         description="SkyPilot 0.14.1 (when installed) vs skyfast compiled (warm and cold "
-        "cache) vs the pure-Python twin vs the closest stdlib/psutil call, in one process "
-        "with interleaved rounds; prints medians and ratios. Quick by default (about 20 s).",
+        "cache) vs the pure-Python twin vs the closest stdlib call, in one process with "
+        "interleaved rounds; prints medians per call and SkyPilot/skyfast ratios with their "
+        "quartiles, and says when the machine was too busy to trust them. Quick by default "
+        "(about 20 s).",
     )
     size = bench.add_mutually_exclusive_group()
     size.add_argument(
@@ -184,17 +209,65 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         choices=["skypilot"],
         help="require SkyPilot 0.14.1 as the reference (error if it is not installed)",
     )
-    bench.add_argument("--no-memory", action="store_true", help="skip the peak-memory rows")
+    bench.add_argument(
+        "--only",
+        metavar="FUNCTION",
+        action="append",
+        choices=_FUNCTIONS,
+        help="measure only this function (repeat for several); one of: " + ", ".join(_FUNCTIONS),
+    )
     args = parser.parse_args(argv)
-    if args.command == "info":
-        print("\n".join(info_lines()))
-        return 0
-    if args.command == "bench":
-        return _bench(not args.full, args.json, args.against, memory=not args.no_memory)
-    print("\n".join(info_lines()))
-    print()
-    return _bench(True, None, None)
+    try:
+        if args.command == "bench":
+            return _bench(args.full, args.json, args.against, args.only)
+        print("\n".join(info_lines()), flush=True)
+        if args.command == "info":
+            return 0
+        print()
+        return _bench(False, None, None, None)
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly.  Python would still
+        # try to flush stdout at exit and print a second error, so point it at
+        # /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
+
+
+def _run_the_installed_copy_if_shadowed() -> None:
+    """``python -m skyfast`` in a checkout's root imports the source tree (the
+    current directory comes first on ``sys.path``), which has no compiled core
+    unless it was built in place.  When an installed copy with the core exists
+    further down the path, run that one instead, and say so."""
+    if skyfast.IMPLEMENTATION == "cython" or env_flag("SKYFAST_NO_EXTENSIONS"):
+        return
+    if os.name != "posix" or not sys.path:
+        return
+    tree = os.path.dirname(os.path.dirname(os.path.abspath(skyfast.__file__)))
+    if os.path.abspath(sys.path[0] or os.curdir) != tree:
+        return
+    import importlib.machinery  # only here: the common path never needs it
+
+    rest = [p for p in sys.path[1:] if os.path.abspath(p or os.curdir) != tree]
+    spec = importlib.machinery.PathFinder.find_spec("skyfast", rest)
+    if spec is None or not spec.submodule_search_locations:
+        return
+    installed = next(iter(spec.submodule_search_locations))
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    if not any(n.startswith("_core.") and n.endswith(suffixes) for n in os.listdir(installed)):
+        return
+    print(
+        f"skyfast: the source tree in {tree} (no compiled core built there) shadows the "
+        f"installed skyfast in {installed}; running the installed one. To run the source "
+        "tree itself, build it in place: python setup.py build_ext --inplace",
+        file=sys.stderr,
+    )
+    code = "import runpy, sys; del sys.path[0]; runpy.run_module('skyfast', run_name='__main__')"
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", code, *sys.argv[1:]])
 
 
 if __name__ == "__main__":
+    _run_the_installed_copy_if_shadowed()
     sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from typing import Dict, List
@@ -46,7 +47,7 @@ def test_help_lists_the_commands(child_env):
         assert word in proc.stdout
     proc = run_cli(child_env, "bench", "--help")
     assert proc.returncode == 0
-    for option in ("--full", "--json", "--against", "--no-memory"):
+    for option in ("--full", "--json", "--against", "--only"):
         assert option in proc.stdout
 
 
@@ -108,14 +109,17 @@ def test_against_skypilot_without_skypilot_exits_2(child_env):
 
 def test_bench_json_to_stdout(child_env):
     """The quick comparison runs end to end: every function measured, no result mismatch."""
-    proc = run_cli(child_env, "bench", "--json", "--no-memory", timeout=600)
+    proc = run_cli(child_env, "bench", "--json", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)  # JSON only: the table is not printed
-    assert doc["settings"]["quick"] is True
+    assert doc["settings"]["full"] is False
     assert doc["machine"]
-    measured = {row["function"] for row in doc["rows"] if "function" in row}
-    assert FUNCTIONS <= measured
-    assert not [row for row in doc["rows"] if row.get("status") == "MISMATCH"]
+    measured = {row["function"] for row in doc["rows"]}
+    assert measured == FUNCTIONS
+    assert not [row["mismatches"] for row in doc["rows"] if row["mismatches"]]
+    for row in doc["rows"]:  # every row timed: one sample per round for each contender
+        timed = [c for c in row["contenders"].values() if c["error"] is None]
+        assert timed and all(len(c["samples_ns"]) == row["rounds"] > 0 for c in timed)
     assert "..." in proc.stderr  # the progress display (plain lines off a terminal)
 
 
@@ -158,7 +162,7 @@ def test_info_and_bench_without_psutil(child_env):
         "from skyfast.__main__ import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['info']) == 0\n"
-        "sys.exit(main(['bench', '--json', '--no-memory']))"
+        "sys.exit(main(['bench', '--json']))"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
                           text=True, timeout=600, check=False)  # fmt: skip
@@ -168,4 +172,89 @@ def test_info_and_bench_without_psutil(child_env):
     labels = [c["label"] for row in doc["rows"] for c in row.get("contenders", {}).values()]
     assert labels
     assert not [label for label in labels if "psutil" in label]
-    assert FUNCTIONS <= {row["function"] for row in doc["rows"] if "function" in row}
+    assert FUNCTIONS == {row["function"] for row in doc["rows"]}
+
+
+def test_bench_table_has_figures_and_no_verdicts(child_env):
+    """The installed command shows medians and ratios; the project's targets stay out."""
+    proc = run_cli(child_env, "bench", "--only", "format_float", "--only", "base36_encode")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split()[0] for line in proc.stdout.splitlines() if line.split()[:1]]
+    assert rows.count("format_float") == 3 and rows.count("base36_encode") == 1
+    assert "hash_file" not in rows  # --only
+    text = proc.stdout.lower()
+    for judged in ("target", "below", "verdict", "≥", "mean"):
+        assert judged not in text, judged
+    assert "quartiles" in text and "median" in text
+
+
+def test_bench_only_rejects_an_unknown_function(child_env):
+    proc = run_cli(child_env, "bench", "--only", "hash_files")
+    assert proc.returncode == 2
+    assert "invalid choice: 'hash_files'" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["info"], []])
+def test_closed_pipe_is_quiet(child_env, command):
+    """``skyfast info | head -1``: the reader is gone; no traceback, exit 141 like SIGPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the first write: EPIPE every time, no race
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "skyfast", *command], env=child_env, stdout=write_end,
+            stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def _copy_package(src: str, dst: str, with_extensions: bool) -> None:
+    def skip(_dir: str, names: List[str]) -> List[str]:
+        drop = [n for n in names if n == "__pycache__"]
+        if not with_extensions:
+            drop += [n for n in names if n.endswith((".so", ".pyd"))]
+        return drop
+
+    shutil.copytree(src, dst, ignore=skip)
+
+
+def _info_in_tree(tree: "os.PathLike[str]", env: Dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m skyfast info`` run in ``tree``, as from a checkout's root.
+
+    -S: no site-packages, so an editable install's import hook cannot hand the
+    tree a compiled core from elsewhere; PYTHONPATH stands for the install.
+    """
+    return subprocess.run(
+        [sys.executable, "-S", "-m", "skyfast", "info"], cwd=tree, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_source_tree_without_core_runs_the_installed_copy(child_env, core_built, tmp_path):
+    """`python -m skyfast` in a checkout's root (the tree shadows the installed skyfast and
+    has no compiled core) reports the installed, compiled build and says what happened."""
+    if not core_built:
+        pytest.skip("needs the compiled core installed")
+    package = os.path.dirname(os.path.abspath(skyfast.__file__))
+    _copy_package(package, str(tmp_path / "site" / "skyfast"), with_extensions=True)
+    _copy_package(package, str(tmp_path / "tree" / "skyfast"), with_extensions=False)
+    proc = _info_in_tree(tmp_path / "tree", dict(child_env, PYTHONPATH=str(tmp_path / "site")))
+    assert proc.returncode == 0, proc.stderr
+    rows = report(proc.stdout)
+    assert rows["skyfast"].endswith("(cython implementation)")
+    assert rows["imported from"] == str(tmp_path / "site" / "skyfast")
+    assert "shadows the installed skyfast" in proc.stderr
+    assert str(tmp_path / "tree") in proc.stderr
+
+
+def test_source_tree_alone_says_why_the_core_is_missing(child_env, tmp_path):
+    package = os.path.dirname(os.path.abspath(skyfast.__file__))
+    _copy_package(package, str(tmp_path / "tree" / "skyfast"), with_extensions=False)
+    env = {k: v for k, v in child_env.items() if k != "PYTHONPATH"}
+    proc = _info_in_tree(tmp_path / "tree", env)
+    assert proc.returncode == 0, proc.stderr
+    rows = report(proc.stdout)
+    assert rows["skyfast"].endswith("(python implementation)")
+    assert rows["compiled core"].startswith("not built here")

@@ -98,7 +98,7 @@ LATE_SWITCH = (
     "    os.environ['SKYFAST_NO_EXTENSIONS'] = '1'\n"
     "import skyfast.limits\n"
     "from skyfast import _bench\n"
-    "core = _bench._load_impls(against_skypilot=False).core\n"
+    "core = _bench.load_impls(against_skypilot=False).core\n"
     "print(skyfast.IMPLEMENTATION, skyfast.limits.IMPLEMENTATION, core is not None)"
 )
 
