@@ -15,7 +15,6 @@ import pytest
 from skyfast import _bench
 
 
-
 def _impls() -> _bench.Impls:
     return _bench.load_impls(against_skypilot=False)
 

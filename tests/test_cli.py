@@ -220,7 +220,7 @@ def _copy_package(src: str, dst: str, with_extensions: bool) -> None:
     shutil.copytree(src, dst, ignore=skip)
 
 
-def _info_in_tree(tree: "os.PathLike[str]", env: Dict[str, str]) -> subprocess.CompletedProcess:
+def _info_in_tree(tree: os.PathLike[str], env: Dict[str, str]) -> subprocess.CompletedProcess:
     """``python -m skyfast info`` run in ``tree``, as from a checkout's root.
 
     -S: no site-packages, so an editable install's import hook cannot hand the
