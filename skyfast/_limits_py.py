@@ -128,9 +128,9 @@ class ContainerLimits:
       mounted unified hierarchy), or ``None`` (no cgroup found).
     * ``effective_cpus``: ``max(1, min(host_cpus, affinity_cpus, cpuset_cpus,
       rounded cpu_quota))``, unknowns left out.  ``rounding`` is ``'ceil'`` by
-      default, as Go >= 1.25 (GOMAXPROCS) and the JDK do: a 2.5-core quota
-      runs 3 threads that together get 2.5 cores of time, rather than leaving
-      half a core idle.  ``'floor'`` gives 2 (never below 1), ``'round'`` rounds
+      default, as the JDK does (Go >= 1.25 rounds up too, but never below 2):
+      a 2.5-core quota runs 3 threads that together get 2.5 cores of time,
+      rather than leaving half a core idle.  ``'floor'`` gives 2 (never below 1), ``'round'`` rounds
       halves up.
     * ``effective_memory``: ``min(host_memory, memory_limit)``; a limit above
       the machine's memory does not give the process more than the machine has.
