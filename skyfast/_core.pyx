@@ -62,6 +62,7 @@ cdef extern from "_sf_sys.h":
     long sf_getdents64(int fd, char *buf, size_t n) nogil
     long sf_count_entries(const char *buf, long n) nogil
     int sf_affinity_count() nogil
+    int sf_runnable_tasks() nogil
     double sf_monotonic() nogil
     unsigned long sf_fork_generation
     int sf_register_atfork()
@@ -777,11 +778,42 @@ cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
 # hashing the same bytes in memory serially, 95-98% overlapped).  Below that, the
 # thread's start (~35 us here) and wake-ups cost about what they would hide.  A
 # thread allowed on one CPU only (taskset, a pinned worker) hashes serially: the
-# helper would take turns with it on that CPU and hide nothing.
+# helper would take turns with it on that CPU and hide nothing.  Nor does it help
+# when every CPU is busy: the helper then only adds its wake-ups to the CPU time
+# (3-8% more than a serial read), so it starts only while fewer tasks are
+# runnable than the caller may use CPUs (/proc/loadavg, a few us per call).
 cdef enum:
     _OVERLAP_MIN_SIZE = 8 << 20
     _OVERLAP_BLOCK = 512 << 10
     _OVERLAP_SLOTS = 4
+
+# 0: when a CPU is idle (the default); 1: whenever the caller may use two CPUs;
+# -1: never.  Tests and benchmarks pin one path with _set_read_ahead().
+cdef int _read_ahead = 0
+
+
+def _set_read_ahead(policy):
+    """Tests and benchmarks: 'auto', 'always' or 'never'; returns the previous policy."""
+    global _read_ahead
+    names = {"auto": 0, "always": 1, "never": -1}
+    if policy not in names:
+        raise ValueError(f"policy must be one of {sorted(names)}, not {policy!r}")
+    previous = [k for k, v in names.items() if v == _read_ahead][0]
+    _read_ahead = names[policy]
+    return previous
+
+
+cdef bint _read_ahead_pays(const stat_t *st) noexcept:
+    cdef int cpus, runnable
+    if _read_ahead < 0 or not S_ISREG(st.st_mode) or st.st_size < _OVERLAP_MIN_SIZE:
+        return False
+    cpus = sf_affinity_count()
+    if cpus < 2:
+        return False
+    if _read_ahead > 0:
+        return True
+    runnable = sf_runnable_tasks()
+    return runnable < 0 or runnable < cpus   # unknown load: as before, overlap
 
 
 cdef bint _hash_overlapped(int fd, object update) except -1:
@@ -878,10 +910,8 @@ def hash_file(path, hash_alg):
             return _hash_fifo(fd, &st, path, hash_alg)
         digest = _new_hash(hash_alg)
         update = digest.update
-        if (S_ISREG(st.st_mode) and st.st_size >= _OVERLAP_MIN_SIZE
-                and sf_affinity_count() >= 2):
-            if _hash_overlapped(fd, update):
-                return digest
+        if _read_ahead_pays(&st) and _hash_overlapped(fd, update):
+            return digest
         # Small regular files: one read gets it all (the next returns 0); 1 MiB blocks otherwise.
         size = <size_t>st.st_size + 1 if S_ISREG(st.st_mode) and st.st_size < (1 << 20) else (1 << 20)
         if size < 4096:

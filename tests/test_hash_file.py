@@ -8,6 +8,8 @@ import os
 import pathlib
 import random
 import socket
+import subprocess
+import sys
 import threading
 from typing import Any, List, Tuple
 
@@ -57,13 +59,29 @@ def test_digest_of_whole_content(impl, tmp_path, alg, size):
     assert fingerprint(h) == expected(alg, content)
 
 
-# The compiled core reads files of 8 MiB and more on a helper thread, in 512 KiB slots.
+# The compiled core reads files of 8 MiB and more on a helper thread, in 512 KiB slots,
+# when a CPU is idle ("auto"); tests pin the path with _set_read_ahead.
 OVERLAP, SLOT = 8 << 20, 512 << 10
+
+
+@pytest.fixture(params=["always", "never"])
+def read_ahead(request, impl):
+    """Both paths of the compiled core, whatever the load (the twin has one path)."""
+    if not hasattr(impl, "_set_read_ahead"):
+        if request.param == "never":
+            pytest.skip("the pure-Python twin has no read-ahead to turn off")
+        yield request.param
+        return
+    previous = impl._set_read_ahead(request.param)
+    try:
+        yield request.param
+    finally:
+        impl._set_read_ahead(previous)
 
 
 @pytest.mark.parametrize("alg", ["sha256", "md5"])
 @pytest.mark.parametrize("size", [OVERLAP - 1, OVERLAP, OVERLAP + 1, OVERLAP + 5 * SLOT + 7])
-def test_large_files_digest(impl, tmp_path, alg, size):
+def test_large_files_digest(impl, read_ahead, tmp_path, alg, size):
     content = random.Random(size).randbytes(size)
     path = write(tmp_path / "f", content)
     assert fingerprint(impl.hash_file(path, alg)) == expected(alg, content)
@@ -73,7 +91,7 @@ def _tasks() -> List[str]:
     return sorted(os.listdir("/proc/self/task"))
 
 
-def test_large_files_leave_no_thread_or_fd(impl, tmp_path):
+def test_large_files_leave_no_thread_or_fd(impl, read_ahead, tmp_path):
     path = write(tmp_path / "f", b"\x5a" * (OVERLAP + 3))
     want = hashlib.sha256(b"\x5a" * (OVERLAP + 3)).hexdigest()
     tasks, fds = _tasks(), sorted(os.listdir("/proc/self/fd"))
@@ -83,11 +101,13 @@ def test_large_files_leave_no_thread_or_fd(impl, tmp_path):
     assert sorted(os.listdir("/proc/self/fd")) == fds
 
 
-# A child pinned to CPUs ARGS[1] hashes ARGS[0] while a sampler thread lists its tasks;
-# it prints how many tasks appeared that were neither its own nor the sampler's.
+# A child pinned to CPUs ARGS[1], read-ahead policy ARGS[2], hashes ARGS[0] while a
+# sampler thread lists its tasks; it prints how many tasks appeared that were neither
+# its own nor the sampler's.
 _HELPER_SEEN = r"""
 import threading
 os.sched_setaffinity(0, {int(c) for c in ARGS[1].split(",")})
+impl._set_read_ahead(ARGS[2])
 base = set(os.listdir("/proc/self/task"))
 seen, done = set(), threading.Event()
 
@@ -115,13 +135,41 @@ def test_large_files_helper_only_with_a_second_cpu(core_built, child_env, tmp_pa
         pytest.skip("this process may run on one CPU only")
     chosen = allowed[:1] if cpus == "one" else allowed[:2]
     path = write(tmp_path / "f", b"\x5a" * (4 * OVERLAP))
-    extra = run_child(
-        "skyfast._core", _HELPER_SEEN, path, ",".join(map(str, chosen)), env=child_env
-    )
+    cpu_list = ",".join(map(str, chosen))
+    extra = run_child("skyfast._core", _HELPER_SEEN, path, cpu_list, "always", env=child_env)
     if cpus == "one":
         assert extra == 0
     else:
         assert extra >= 1  # one helper per call, each with its own thread id
+
+
+def test_large_files_no_helper_when_every_cpu_is_busy(core_built, child_env, tmp_path):
+    """By default the helper starts only while a CPU is idle: with a spinning process per
+    CPU the caller may use, more tasks are runnable than CPUs at every moment, so none
+    starts (it would only add its wake-ups to the CPU time)."""
+    if not core_built:
+        pytest.skip("the helper thread is the compiled core's")
+    chosen = sorted(os.sched_getaffinity(0))[:2]
+    if len(chosen) < 2:
+        pytest.skip("this process may run on one CPU only")
+    path = write(tmp_path / "f", b"\x5a" * (4 * OVERLAP))
+    spin = (
+        "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); print(flush=True)\n"
+        "while 1: pass"
+    )
+    spinners = [subprocess.Popen([sys.executable, "-c", spin, str(c)], stdout=subprocess.PIPE)
+                for c in chosen]  # fmt: skip
+    try:
+        for p in spinners:
+            assert p.stdout is not None and p.stdout.readline() == b"\n"  # spinning now
+        cpu_list = ",".join(map(str, chosen))
+        extra = run_child("skyfast._core", _HELPER_SEEN, path, cpu_list, "auto", env=child_env)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+            p.stdout.close()  # type: ignore[union-attr]
+    assert extra == 0
 
 
 def test_large_file_shrinking_while_hashed(impl, tmp_path):
