@@ -11,6 +11,8 @@ import contextlib
 import importlib
 import inspect
 import io
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -320,6 +322,51 @@ def test_importing_the_integration_does_not_import_sky(child_env):
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+_FD_WARNING_CHILD = r"""
+import json, logging, resource, sys, warnings
+warnings.simplefilter("ignore")
+from sky.utils import subprocess_utils
+from skyfast.integrations import skypilot
+records = []
+class Catch(logging.Handler):
+    def emit(self, r):
+        records.append([r.name, r.levelno, r.getMessage()])
+for name in ("skyfast", "sky.utils.subprocess_utils"):
+    logging.getLogger(name).addHandler(Catch())
+resource.setrlimit(resource.RLIMIT_NOFILE, (500, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+installed = skypilot.install()
+subprocess_utils.get_max_workers_for_file_mounts({})
+skypilot.uninstall()
+print(json.dumps([installed, sys.modules["skyfast"].IMPLEMENTATION, records]))
+"""
+
+
+@pytest.mark.parametrize("no_extensions", ["0", "1"], ids=["c-extension", "pure-python"])
+def test_low_fd_warning_goes_to_skypilots_logger_while_installed(sky, child_env,
+                                                                 no_extensions):
+    env = dict(child_env, SKYFAST_NO_EXTENSIONS=no_extensions)
+    proc = subprocess.run([sys.executable, "-c", _FD_WARNING_CHILD], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    installed, implementation, records = json.loads(proc.stdout.splitlines()[-1])
+    assert installed is True
+    assert implementation == ("python" if no_extensions == "1" else skyfast.IMPLEMENTATION)
+    text = ("Open file descriptor limit (500) is low. File sync to remote clusters may be "
+            "slow. Consider increasing the limit using `ulimit -n <number>` or modifying "
+            "system limits.")
+    # Once, on SkyPilot's logger (as SkyPilot's own function logs it), not on skyfast's.
+    assert records == [["sky.utils.subprocess_utils", logging.WARNING, text]]
+
+
+def test_uninstall_stops_forwarding_the_fd_warning(sky, clean_state):
+    logger = logging.getLogger("skyfast")
+    skypilot.install()
+    assert any(isinstance(f, logging.Filter) and type(f).__name__ == "_ForwardFdWarning"
+               for f in logger.filters)
+    skypilot.uninstall()
+    assert not any(type(f).__name__ == "_ForwardFdWarning" for f in logger.filters)
 
 
 # --- SkyPilot's own callers give the same results ---

@@ -27,8 +27,10 @@ What is and is not replaced:
   its thread pool when it is imported).
 * Private helpers (``common_utils._get_cgroup_cpu_limit`` ...) are left alone;
   patching them no longer changes what the replaced functions return.
-* skyfast's ``get_max_workers_for_file_mounts`` logs its low-fd warning on the
-  ``skyfast`` logger, not on SkyPilot's.
+* While installed, the low-fd warning of ``get_max_workers_for_file_mounts``
+  (logged by skyfast on the ``skyfast`` logger) is handed to the logger
+  SkyPilot's own function uses, ``sky.utils.subprocess_utils``, so SkyPilot's
+  handlers, format and levels apply to it as before; ``uninstall()`` ends that.
 
 The functions are the ones ``import skyfast`` chose (``skyfast.IMPLEMENTATION``);
 their extra keyword-only options do not change SkyPilot's positional calls.
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import re
 import threading
 import warnings
@@ -92,6 +95,27 @@ _saved: Optional[List[Tuple[ModuleType, str, Any]]] = None
 _explicit = False  # install() was called (and no uninstall() since)
 _depth = 0  # patched() blocks currently open
 
+# The logger SkyPilot 0.14.1's get_max_workers_for_file_mounts warns on.
+_SKY_FD_LOGGER = "sky.utils.subprocess_utils"
+_FD_WARNING_START = "Open file descriptor limit ("
+
+
+class _ForwardFdWarning(logging.Filter):
+    """On the ``skyfast`` logger: hands the low-fd warning to SkyPilot's logger instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith(_FD_WARNING_START)):
+            return True
+        target = logging.getLogger(_SKY_FD_LOGGER)
+        if target.isEnabledFor(record.levelno):
+            forwarded = logging.makeLogRecord(record.__dict__)
+            forwarded.name = _SKY_FD_LOGGER
+            target.handle(forwarded)
+        return False  # not logged a second time under "skyfast"
+
+
+_forward_filter = _ForwardFdWarning()
+
 
 def _import_sky() -> ModuleType:
     try:
@@ -126,6 +150,7 @@ def _patch(stacklevel: int) -> bool:
             saved.append((module, name, getattr(module, name)))
     for module, name, _ in saved:
         setattr(module, name, getattr(skyfast, name))
+    logging.getLogger("skyfast").addFilter(_forward_filter)
     _saved = saved
     return True
 
@@ -136,6 +161,7 @@ def _restore() -> bool:
         return False
     for module, name, original in _saved:
         setattr(module, name, original)
+    logging.getLogger("skyfast").removeFilter(_forward_filter)
     _saved = None
     return True
 
