@@ -38,7 +38,7 @@
 #     `python -I`, and children are started with a clean PYTHONPATH).
 #   * Child processes: the tests start sys.executable, an arm64 ELF.  The run
 #     registers qemu in binfmt_misc (mounting /proc/sys/fs/binfmt_misc when it
-#     is not) under the name `skyfast-qemu-aarch64`, with the F flag (the
+#     is not) under the name `skyfast-qemu-aarch64-<pid>`, with the F flag (the
 #     kernel keeps qemu open, so the path need not be visible later), and sets
 #     QEMU_LD_PREFIX=SYSROOT, which the children inherit, so qemu finds the
 #     arm64 dynamic loader and libraries.  The registration (and the mount, if
@@ -161,7 +161,9 @@ qemu="$(python3 "$here/sysroot.py" --cache "$cache" qemu)"
 "$qemu" --version | head -1 >&2
 
 BINFMT=/proc/sys/fs/binfmt_misc
-BINFMT_NAME=skyfast-qemu-aarch64
+# One entry per run (the PID in its name), so a run never removes or replaces
+# another's; entries of runs that were killed are removed below.
+BINFMT_NAME="skyfast-qemu-aarch64-$$"
 # The aarch64 ELF header, as Debian's qemu-user-static registers it
 # (/usr/lib/binfmt.d/qemu-aarch64.conf), with F only (no P: argv[0] is the path
 # the child was started with, which is what CPython derives sys.executable from).
@@ -189,8 +191,16 @@ if [ "${SKYFAST_QEMU_BINFMT:-1}" != 0 ]; then
         if mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null; then we_mounted=1; fi
     fi
     if [ -w "$BINFMT/register" ]; then
-        # A leftover of a killed run points at a qemu that may be gone: replace it.
-        [ ! -e "$BINFMT/$BINFMT_NAME" ] || echo -1 > "$BINFMT/$BINFMT_NAME" || true
+        # Leftovers of killed runs point at a qemu that may be gone: remove them
+        # (the name without a PID is what runs before per-run names left).
+        for entry in "$BINFMT"/skyfast-qemu-aarch64*; do
+            [ -e "$entry" ] || continue
+            pid="${entry##*-}"
+            case "$pid" in *[!0-9]*|"") pid="" ;; esac
+            if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+                echo -1 > "$entry" 2>/dev/null || true
+            fi
+        done
         if printf ':%s:M::%s:%s:%s:F' "$BINFMT_NAME" "$MAGIC" "$MASK" "$qemu" \
                 > "$BINFMT/register" 2>/dev/null; then
             we_registered=1
