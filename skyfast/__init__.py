@@ -1,10 +1,11 @@
 """skyfast: SkyPilot 0.14.1's hot utility functions, drop-in compatible and fast.
 
-The functions keep the contract of ``SPEC.md``: the same results and errors as
-``sky.utils.common_utils`` / ``sky.utils.subprocess_utils`` of SkyPilot 0.14.1,
-except for the documented fixes (see ``docs/compat.md``).  ``IMPLEMENTATION``
-tells which implementation is in use: ``'cython'`` (the compiled core) or
-``'python'`` (the pure-Python twin).
+The functions keep skyfast's behaviour contract (the "Behaviour contract" page
+of the documentation; ``docs/contract.md`` in the repository): the same results
+and errors as ``sky.utils.common_utils`` / ``sky.utils.subprocess_utils`` of
+SkyPilot 0.14.1, except for the documented fixes (the "Compatibility" page,
+``docs/compat.md``).  ``IMPLEMENTATION`` tells which implementation is in use:
+``'cython'`` (the compiled core) or ``'python'`` (the pure-Python twin).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def keep_tracebacklimit() -> Iterator[None]:
 def load_implementation(
     compiled: str, python: str, *, want_compiled: Optional[bool] = None
 ) -> Tuple[ModuleType, str]:
-    """The compiled module and 'cython', or the pure-Python one and 'python' (SPEC 5).
+    """The compiled module and 'cython', or the pure-Python one and 'python' (docs/contract.md §5).
 
     SKYFAST_NO_EXTENSIONS picks the pure-Python module, unless ``want_compiled``
     passes a choice already made (so later modules follow the core's choice
@@ -106,12 +106,12 @@ def fd_limit_warning(fd_limit: int) -> str:
 
 
 def cpu_count_from_env(value: str) -> int:
-    """``SKYPILOT_POD_CPU_CORE_LIMIT`` -> cores, never below 1 (SPEC 2.2)."""
+    """``SKYPILOT_POD_CPU_CORE_LIMIT`` -> cores, never below 1 (docs/contract.md §2.2)."""
     try:
         cores = int(float(value))
     except (ValueError, OverflowError) as e:
-        # OverflowError is 'inf': the reference leaks it; SPEC 3 makes it the
-        # same parse error as any other unusable value.
+        # OverflowError is 'inf': the reference leaks it; contract §2.2 item 4 (a FIX)
+        # makes it the same parse error as any other unusable value.
         raise ValueError(f"Failed to parse the number of CPUs from {value}") from e
     return max(cores, 1)
 

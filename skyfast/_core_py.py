@@ -1,10 +1,11 @@
 """The pure-Python implementation of skyfast: the readable twin of ``_core.pyx``.
 
-Every function here keeps the same contract as its compiled namesake
-(``../shared/SPEC.md`` section 2); the test suite runs each case against both
-and against SkyPilot 0.14.1.  This module is also the fallback when the
-extension is not built, and the compiled core hands the odd-typed inputs it
-does not fast-path to the functions here, so both raise the same errors.
+Every function here keeps the same contract as its compiled namesake (§2 of
+the "Behaviour contract" page of the docs, ``docs/contract.md`` in the
+repository); the test suite runs each case against both and against SkyPilot
+0.14.1.  This module is also the fallback when the extension is not built, and
+the compiled core hands the odd-typed inputs it does not fast-path to the
+functions here, so both raise the same errors.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 # cython: language_level=3, annotation_typing=False, freethreading_compatible=True
 # cython: autotestdict=False
 # (Compiled into skyfast._limits_c: hints stay hints there, so both builds take the same values.)
-"""Container limits: what this process may really use (SPEC section 6).
+"""Container limits: what this process may really use (docs/contract.md §6; docs/limits.md).
 
 This is the pure-Python implementation behind ``skyfast.limits``.  The build
 also compiles this very file with Cython into ``skyfast._limits_c`` (one
@@ -735,7 +735,7 @@ def read_limits(
 
 
 # ---------------------------------------------------------------------------
-# effective_cpu_count, with the short-lived cache of SPEC 4
+# effective_cpu_count, with the short-lived cache of docs/contract.md §4
 # ---------------------------------------------------------------------------
 
 # The cgroup part of the CPU count lives in skyfast's one cache (``_cache``): its

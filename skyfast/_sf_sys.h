@@ -106,7 +106,7 @@ static double sf_monotonic(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Cached kernel values are dropped in a forked child (SPEC 4): fork()
+/* Cached kernel values are dropped in a forked child (docs/contract.md §4): fork()
    runs this handler, which is cheaper than a getpid() on every call. */
 static volatile unsigned long sf_fork_generation = 0;
 static void sf_after_fork_child(void) { sf_fork_generation++; }

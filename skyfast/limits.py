@@ -1,4 +1,4 @@
-"""Container limits: what this process may really use (SPEC section 6).
+"""Container limits: what this process may really use (docs/contract.md §6; docs/limits.md).
 
 The public face of the limits code, following the choice ``_dispatch`` made
 for the core when ``skyfast`` was imported: with the compiled core, the

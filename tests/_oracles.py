@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 
 def spec_limit(text: Any) -> Optional[int]:
-    """SPEC 2.5 item 3's parse of memory.max / memory.limit_in_bytes."""
+    """docs/contract.md §2.5 item 3's parse of memory.max / memory.limit_in_bytes."""
     try:
         value = (text.decode("utf-8") if isinstance(text, bytes) else text).strip()
     except ValueError:

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests/test_reliability_*.py scenarios (SPEC 7).
+"""Helpers shared by the tests/test_reliability_*.py scenarios (docs/contract.md §7).
 
 Not a conftest: these are plain functions, imported as ``from _reliability import ...``
 (pytest's default ``prepend`` import mode puts tests/ on sys.path).  Scenarios that

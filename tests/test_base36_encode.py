@@ -1,6 +1,6 @@
-"""base36_encode (SPEC 2.4): parse as int(hex_str, 16), spell in lowercase base 36.
+"""base36_encode (docs/contract.md §2.4): parse as int(hex_str, 16), spell in lowercase base 36.
 
-EXACT against SkyPilot 0.14.1 for every non-negative value; the one FIX (SPEC 3)
+EXACT against SkyPilot 0.14.1 for every non-negative value; the one FIX (contract §3)
 is a negative value, which skyfast rejects and the reference loops on forever.
 """
 
@@ -20,7 +20,7 @@ Outcome = Callable[..., Tuple[Any, ...]]
 NEGATIVE_FF = "base36_encode() needs a non-negative value, got -ff"
 NON_STRING = "int() can't convert non-string with explicit base"
 
-# SPEC 2.4 vectors: input -> output (always a str).
+# contract §2.4 vectors: input -> output (always a str).
 VECTORS = [
     ("10", "g"),
     ("23", "z"),
@@ -123,7 +123,7 @@ def _value_or_none(x: Any) -> Optional[int]:
 
 @pytest.mark.parametrize(("hex_str", "expected"), VECTORS, ids=repr)
 def test_spec_vectors(impl: ModuleType, hex_str: Any, expected: str) -> None:
-    """Every SPEC 2.4 vector gives exactly the documented str."""
+    """Every contract §2.4 vector gives exactly the documented str."""
     got = impl.base36_encode(hex_str)
     assert type(got) is str
     assert got == expected
@@ -146,7 +146,7 @@ def test_bad_inputs_match_reference(
 
 @pytest.mark.parametrize("hex_str", ["-ff", "-0xff", " -FF ", b"-ff", bytearray(b"-f_f")])
 def test_negative_is_rejected(impl: ModuleType, outcome: Outcome, hex_str: Any) -> None:
-    """FIX (SPEC 3): a negative value raises a ValueError naming it, instead of looping."""
+    """FIX (contract §3): a negative value raises a ValueError naming it, instead of looping."""
     assert outcome(impl.base36_encode, hex_str) == ("err", ValueError, NEGATIVE_FF)
 
 
@@ -172,7 +172,7 @@ print("returned", flush=True)
 
 @pytest.mark.reference
 def test_reference_loops_forever_on_negative() -> None:
-    """FIX (SPEC 3): SkyPilot's base36_encode('-ff') does not return within 3 s.
+    """FIX (contract §3): SkyPilot's base36_encode('-ff') does not return within 3 s.
 
     skyfast's side of this FIX (the ValueError) is test_negative_is_rejected.
     """

@@ -1,4 +1,4 @@
-"""estimate_fd_for_dir (NEW, SPEC 2.10): 5 * len(os.listdir(path)), with os.listdir's errors."""
+"""estimate_fd_for_dir (NEW, docs/contract.md §2.10): 5 * len(os.listdir(path)), its errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 
 def listdir_outcome(path: Any) -> Tuple[Any, ...]:
-    """The SPEC's definition, in terms of os.listdir."""
+    """The contract's definition, in terms of os.listdir."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -43,8 +43,8 @@ def assert_same_as_listdir(fn: Any, path: Any) -> None:
         assert type(ours) is type(ref)
         if isinstance(ref, OSError):
             assert error_fields(ours) == error_fields(ref)
-        # TypeError texts name the os function ('listdir: path should be ...'); SPEC
-        # 2.10 pins class, errno and filename, so only the class is compared there.
+        # TypeError texts name the os function ('listdir: path should be ...'); contract
+        # §2.10 pins class, errno and filename, so only the class is compared there.
 
 
 # --- 1. vectors ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""find_free_port (SPEC 2.11): the first port in [start, end) an IPv4 socket binds on host.
+"""find_free_port (docs/contract.md §2.11): the first port in [start, end) an IPv4 socket binds.
 
 EXACT against SkyPilot 0.14.1 (which always binds on '' and stops before 65535);
 ``end_port`` and ``host`` are NEW keywords.  Tests bind on loopback or '' only and

@@ -1,4 +1,4 @@
-"""format_float (SPEC 2.9): ints as str, whole floats without decimals, others fixed-point.
+"""format_float (docs/contract.md §2.9): ints as str, whole floats with no decimals, others fixed.
 
 EXACT against SkyPilot 0.14.1: outputs become parts of instance-type names.
 """
@@ -20,7 +20,7 @@ Outcome = Callable[..., Tuple[Any, ...]]
 
 MISSING_PRECISION = "Format specifier missing precision"
 
-# SPEC 2.9 vectors: (args, expected str).
+# contract §2.9 vectors: (args, expected str).
 VECTORS = [
     ((1,), "1"),
     ((1.0,), "1"),
@@ -84,7 +84,7 @@ def _cpython_format_error(value: float, precision: Any) -> str:
 
 
 def _oracle(num: float, precision: int) -> str:
-    """SPEC 2.9 from Decimal arithmetic: exact integral digits, or ties-to-even rounding."""
+    """contract §2.9 from Decimal arithmetic: exact integral digits, or ties-to-even rounding."""
     if math.isnan(num):
         return "nan"
     if math.isinf(num):
@@ -112,7 +112,7 @@ ANY_PRECISION = st.one_of(st.integers(min_value=-3, max_value=20), st.none(), st
 
 @pytest.mark.parametrize(("args", "expected"), VECTORS, ids=repr)
 def test_spec_vectors(impl: ModuleType, args: Tuple[Any, ...], expected: str) -> None:
-    """Every SPEC 2.9 vector gives exactly the documented str."""
+    """Every contract §2.9 vector gives exactly the documented str."""
     got = impl.format_float(*args)
     assert type(got) is str
     assert got == expected

@@ -1,4 +1,4 @@
-"""get_cpu_count: SPEC 2.2 env and cgroup vectors, Hypothesis differentials, the FIXes."""
+"""get_cpu_count: docs/contract.md §2.2 env and cgroup vectors, Hypothesis differentials, FIXes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def host_limit() -> int:
 
 
 def with_quota(cores: Optional[float]) -> int:
-    """SPEC 2.2 item 2 plus the FIX of item 4 (never below 1)."""
+    """contract §2.2 item 2 plus the FIX of item 4 (never below 1)."""
     cpus = host_limit()
     if cores is not None:
         cpus = min(cpus, int(cores))
@@ -29,7 +29,7 @@ def with_quota(cores: Optional[float]) -> int:
 
 
 def spec_from_env(value: str) -> int:
-    """SPEC 2.2 items 1 and 4."""
+    """contract §2.2 items 1 and 4."""
     try:
         cpus = int(float(value))
     except (ValueError, OverflowError):
@@ -60,7 +60,7 @@ def fresh(scratch: pathlib.Path) -> str:
     return tempfile.mkdtemp(dir=scratch)
 
 
-# --- 1. SPEC vectors --------------------------------------------------------------------------
+# --- 1. contract vectors ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -271,7 +271,7 @@ def test_env_matches_spec_and_twin(impl, py_impl, pod_env, outcome, value):
 
 
 def reference_equivalent(ref: Tuple[Any, ...], value: Optional[str]) -> Tuple[Any, ...]:
-    """The reference's outcome mapped through SPEC 3's get_cpu_count FIXes."""
+    """The reference's outcome mapped through contract §3's get_cpu_count FIXes."""
     if ref[0] == "ok" and ref[1] < 1:
         return ("ok", 1)
     if ref[0] == "err" and ref[1] is OverflowError and value is not None:
@@ -294,7 +294,7 @@ period_ints = st.one_of(st.integers(1000, 10**6), st.just(100000))
 
 @st.composite
 def kernel_shaped(draw: Any) -> Tuple[Dict[str, Any], Optional[float]]:
-    """cgroup files a kernel writes, and the quota in cores SPEC 2.2 derives from them."""
+    """cgroup files a kernel writes, and the quota in cores contract §2.2 derives from them."""
     ws_end = draw(st.sampled_from(["\n", "", " \n"]))
     if draw(st.booleans()):
         period = draw(period_ints)
@@ -337,7 +337,7 @@ positive = st.integers(1, 10**7).map(str)
 
 @st.composite
 def malformed(draw: Any) -> Dict[str, Any]:
-    """cgroup text SPEC 2.2 reads as "no limit" (no kernel writes it)."""
+    """cgroup text contract §2.2 reads as "no limit" (no kernel writes it)."""
     if draw(st.booleans()):
         shape = draw(st.integers(0, 6))
         if shape == 0:  # wrong number of tokens

@@ -1,4 +1,4 @@
-"""get_max_workers_for_file_mounts: SPEC 2.7 formula, trees, lowered NOFILE, warning, FIX."""
+"""get_max_workers_for_file_mounts: docs/contract.md §2.7 formula, trees, low NOFILE, warning."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ NOFILE = resource.RLIMIT_NOFILE
 
 
 def warning_text(fd_limit: int) -> str:
-    """SPEC 2.7 item 2, verbatim."""
+    """contract §2.7 item 2, verbatim."""
     return (
         f"Open file descriptor limit ({fd_limit}) is low. File sync to remote clusters may be "
         "slow. Consider increasing the limit using `ulimit -n <number>` or modifying system "
@@ -31,13 +31,13 @@ def warning_text(fd_limit: int) -> str:
 
 
 def threads_for(cloud_str: Optional[str]) -> int:
-    """SPEC 2.3 from os.cpu_count()."""
+    """contract §2.3 from os.cpu_count()."""
     multiplier = 4 if cloud_str and cloud_str.lower() == "kubernetes" else 1
     return max(4, (os.cpu_count() or 1) - 1) * multiplier
 
 
 def spec_max_workers(mounts: Dict[str, Any], cloud_str: Optional[str], fd_limit: int) -> int:
-    """SPEC 2.7 items 3-5, from os.listdir and os.cpu_count."""
+    """contract §2.7 items 3-5, from os.listdir and os.cpu_count."""
     fd_per_rsync = 5
     for src in mounts.values():
         if os.path.isdir(src):
@@ -184,7 +184,8 @@ def test_bad_inputs_match_reference(impl, sky, outcome, pool):
 
 
 def test_bad_inputs_documented_errors(impl, outcome, pool):
-    # SPEC 2.7: None or a list -> AttributeError; 2.3: a truthy non-str cloud -> AttributeError.
+    # contract §2.7: None or a list -> AttributeError; §2.3: a truthy non-str cloud ->
+    # AttributeError.
     assert outcome(impl.get_max_workers_for_file_mounts, None) == (
         "err", AttributeError, "'NoneType' object has no attribute 'values'")
     assert outcome(impl.get_max_workers_for_file_mounts, [pool["file"]]) == (
@@ -310,7 +311,8 @@ def test_warning_is_once_under_threads(pool, child_env, core_built):
 def test_low_limits_match_reference(sky, pool, child_env, core_built):
     mounts = {"/a": pool["dirs"][3], "/b": pool["file"], "/c": pool["missing"]}
     ref = run_child(child_env, "reference", mounts, "kubernetes", SEQUENCE)
-    # The reference's warning text is SPEC's, once, on the first call below 1024.
+    # The reference's warning text is the contract's (§2.7 item 2), once, on the first call
+    # below 1024.
     assert [r[2] for r in ref] == [
         ([["sky.utils.subprocess_utils", logging.WARNING, warning_text(1023)]] if i == 2 else [])
         for i in range(len(SEQUENCE))

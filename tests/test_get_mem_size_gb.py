@@ -1,5 +1,5 @@
-"""get_mem_size_gb: SPEC 2.5 env and cgroup vectors, bit-exact floats, Hypothesis differentials,
-MemTotal from /proc/meminfo (fake procfs roots, a bind mount, EMFILE)."""
+"""get_mem_size_gb: docs/contract.md §2.5 env and cgroup vectors, bit-exact floats, Hypothesis
+differentials, MemTotal from /proc/meminfo (fake procfs roots, a bind mount, EMFILE)."""
 
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ def mem_total() -> int:
 
 
 def with_limit(limit: Optional[int]) -> float:
-    """SPEC 2.5 item 3: min(MemTotal, cgroup limit) / 1024**3."""
+    """contract §2.5 item 3: min(MemTotal, cgroup limit) / 1024**3."""
     total = mem_total()
     return (total if limit is None else min(total, limit)) / GIB
 
 
 def spec_from_env(gb: Optional[str], raw: Optional[str]) -> float:
-    """SPEC 2.5 items 1 and 2 (callers only use it with one of the two set)."""
+    """contract §2.5 items 1 and 2 (callers only use it with one of the two set)."""
     if gb is not None:
         try:
             return float(gb)
@@ -77,7 +77,7 @@ def fresh(scratch: pathlib.Path) -> str:
     return tempfile.mkdtemp(dir=scratch)
 
 
-# --- 1. SPEC vectors ------------------------------------------------------------------------------
+# --- 1. contract vectors --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""get_parallel_threads (SPEC 2.3): max(4, os.cpu_count() - 1), times 4 on Kubernetes.
+"""get_parallel_threads (docs/contract.md §2.3): max(4, os.cpu_count() - 1), times 4 on Kubernetes.
 
 EXACT against SkyPilot 0.14.1; ``container_aware`` is a NEW keyword.  The compiled
 core may ask sysconf directly instead of os.cpu_count(), so tests that monkeypatch
@@ -21,7 +21,7 @@ Outcome = Callable[..., Tuple[Any, ...]]
 
 KELVIN_K = "\u212a"  # KELVIN SIGN: str.lower() maps it to ASCII 'k'
 
-# cloud_str -> multiplier, per SPEC 2.3 (lower() == 'kubernetes', no strip).
+# cloud_str -> multiplier, per contract §2.3 (lower() == 'kubernetes', no strip).
 MULTIPLIERS = [
     (None, 1),
     ("Kubernetes", 4),
@@ -59,7 +59,7 @@ NO_LOWER = [
     (2**70, "'int' object has no attribute 'lower'"),
 ]
 
-SPEC_2_CPU_VECTORS = [
+CONTRACT_CPU_VECTORS = [
     (None, 4),
     ("Kubernetes", 16),
     ("KUBERNETES", 16),
@@ -69,7 +69,7 @@ SPEC_2_CPU_VECTORS = [
 
 
 def _formula(cpus: Optional[int], multiplier: int) -> int:
-    """SPEC 2.3: max(4, cpu - 1) * m, with a missing count meaning 1."""
+    """contract §2.3: max(4, cpu - 1) * m, with a missing count meaning 1."""
     return max(4, (cpus if cpus is not None else 1) - 1) * multiplier
 
 
@@ -83,11 +83,11 @@ class Lowerable:
         return "kubernetes"
 
 
-@pytest.mark.parametrize(("cloud_str", "expected"), SPEC_2_CPU_VECTORS, ids=repr)
+@pytest.mark.parametrize(("cloud_str", "expected"), CONTRACT_CPU_VECTORS, ids=repr)
 def test_spec_vectors_two_cpus(
     py_impl: ModuleType, monkeypatch: pytest.MonkeyPatch, cloud_str: Any, expected: int
 ) -> None:
-    """SPEC 2.3 vectors with os.cpu_count() == 2 (pure-Python twin, os.cpu_count patched)."""
+    """contract §2.3 vectors with os.cpu_count() == 2 (pure-Python twin, os.cpu_count patched)."""
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     got = py_impl.get_parallel_threads(cloud_str)
     assert type(got) is int

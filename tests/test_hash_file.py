@@ -1,4 +1,4 @@
-"""hash_file: SPEC 2.6 vectors, bad input, Hypothesis differentials, the FIFO FIX."""
+"""hash_file: docs/contract.md §2.6 vectors, bad input, Hypothesis differentials, the FIFO FIX."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return tmp_path_factory.mktemp("hash")
 
 
-# --- 1. SPEC 2.6 vectors --------------------------------------------------------------
+# --- 1. contract §2.6 vectors --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("alg", ["sha256", "SHA256", "md5", "sha3_256", "blake2b", "shake_128"])
@@ -317,7 +317,7 @@ def _bad_inputs(tmp: pathlib.Path) -> List[Tuple[str, Any, Any]]:
 
 
 def _expected_from_stdlib(path: Any, alg: Any, outcome: Any) -> Tuple[Any, ...]:
-    """SPEC 2.6: open() first (its errors unwrapped), then hashlib.new(alg)."""
+    """contract §2.6: open() first (its errors unwrapped), then hashlib.new(alg)."""
 
     def model() -> Any:
         with open(path, "rb") as f:

@@ -1,4 +1,4 @@
-"""Importing skyfast: implementation choice (SPEC 5), a clean import, the public API (SPEC 1)."""
+"""Importing skyfast: implementation choice, clean import, public API (docs/contract.md §5, §1)."""
 
 from __future__ import annotations
 

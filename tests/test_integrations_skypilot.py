@@ -503,7 +503,7 @@ def test_serve_log_tail(sky, log_dir, content, tail):
 
 def test_serve_log_tail_of_a_fifo_fails_at_once(sky, tmp_path, clean_state):
     """Proof the serve helper goes through skyfast: SkyPilot's read_last_n_lines would block
-    forever on a FIFO (SPEC 2.8, FIX 6), skyfast's raises."""
+    forever on a FIFO (docs/contract.md §2.8 item 6, a FIX), skyfast's raises."""
     fifo = tmp_path / "controller.log"
     os.mkfifo(fifo)
     with unblock_after(str(fifo), 20.0), serve_logs_at(str(fifo)) as serve_utils, \

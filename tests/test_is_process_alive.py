@@ -1,4 +1,4 @@
-"""is_process_alive (SPEC 2.1, NEW): does a pid name a live process (thread-group leader)?
+"""is_process_alive (docs/contract.md §2.1, NEW): does a pid name a live process (a group leader)?
 
 No SkyPilot reference: psutil is the oracle (``pid_exists`` and ``status() != 'zombie'``
 and the ``create_time`` comparison).
@@ -250,7 +250,7 @@ def test_other_users_process(impl: ModuleType) -> None:
 
 
 def _psutil_alive(pid: int, allow_zombie: bool) -> bool:
-    """SPEC 2.1's definition, through psutil; pid <= 0 is never a process."""
+    """contract §2.1's definition, through psutil; pid <= 0 is never a process."""
     if pid <= 0 or not psutil.pid_exists(pid):
         return False
     return allow_zombie or psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -396,7 +396,7 @@ def _end_and_keep_zombie(child: subprocess.Popen[bytes]) -> None:
 def test_leader_exited_process_is_alive(
     impl: ModuleType, leader_exited: subprocess.Popen[bytes]
 ) -> None:
-    """Main thread exited, another thread runs: alive (SPEC 2.1), though psutil says zombie.
+    """Main thread exited, another thread runs: alive (contract §2.1), though psutil says zombie.
 
     Once its last thread ends, it is a real zombie (alive only with allow_zombie), then
     gone once reaped.

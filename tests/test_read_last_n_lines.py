@@ -1,4 +1,4 @@
-"""read_last_n_lines: SPEC 2.8 vectors, bad input, Hypothesis differentials, FIXes (-O, FIFO)."""
+"""read_last_n_lines: docs/contract.md §2.8 vectors, bad input, Hypothesis differentials, FIXes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import skyfast
 
 
 def spec_last_lines(content: bytes, n: int, encoding: str = "utf-8", errors: str = "replace"):
-    """SPEC 2.8 item 3, written out directly: the oracle for every generated case."""
+    """contract §2.8 item 3, written out directly: the oracle for every generated case."""
     if n == 0 or not content:
         return []
     pieces = content.split(b"\n")
@@ -33,7 +33,7 @@ def spec_last_lines(content: bytes, n: int, encoding: str = "utf-8", errors: str
 
 
 def same_as_reference(ours: Tuple[Any, ...], ref: Tuple[Any, ...]) -> bool:
-    """Outcomes equal; our not-found error may be the AssertionError subclass SPEC 2.8 names."""
+    """Outcomes equal; our not-found error may be the AssertionError subclass of contract §2.8."""
     if ours[0] == ref[0] == "err" and ref[1] is AssertionError:
         return issubclass(ours[1], AssertionError) and ours[2] == ref[2]
     return ours == ref
@@ -54,7 +54,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return tmp_path_factory.mktemp("rlnl")
 
 
-# --- 1. SPEC 2.8 vectors ------------------------------------------------------------
+# --- 1. contract §2.8 vectors ------------------------------------------------------------
 
 VECTORS = [
     (b"\n", 1, [""]),

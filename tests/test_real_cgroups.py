@@ -799,7 +799,7 @@ def effective(host: int, affinity: int, cpuset: Optional[int], quota: Optional[f
 
 
 def sky_rule_quota(child: Dict[str, Any]) -> Optional[float]:
-    """SPEC 2.2: the quota at the mount root, as SkyPilot's files are read."""
+    """docs/contract.md §2.2: the quota at the mount root, as SkyPilot's files are read."""
     files = child["files"]
     try:
         if child["v2"]:
@@ -816,7 +816,7 @@ def sky_rule_quota(child: Dict[str, Any]) -> Optional[float]:
 
 
 def sky_rule_memory_gb(child: Dict[str, Any]) -> float:
-    """SPEC 2.5: min(MemTotal, the memory limit at the mount root) in GiB."""
+    """contract §2.5: min(MemTotal, the memory limit at the mount root) in GiB."""
     files = child["files"]
     meminfo = files["/proc/meminfo"] or ""
     total = next(int(ln.split()[1]) * 1024 for ln in meminfo.splitlines()

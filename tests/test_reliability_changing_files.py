@@ -1,12 +1,12 @@
-"""Reliability (SPEC 7, 2.8): read_last_n_lines on files that change underneath, and on huge ones.
+"""Reliability (docs/contract.md §7, §2.8): read_last_n_lines on changing files and on huge ones.
 
 * A writer process truncates, rewrites and appends to a log (fixed-width lines) as fast as
   it can while read_last_n_lines reads it in a loop: every call returns a list of str
-  (SPEC 2.8 documents no exception for a changing file), made of pieces of lines the
-  writer wrote, at most n of them.  What exactly is returned depends on the timing.
+  (contract §2.8 documents no exception for a changing file), made of pieces of lines
+  the writer wrote, at most n of them.  What exactly is returned depends on the timing.
 * A 10 GiB sparse file with a few lines at its end: the last lines come back in well
-  under 50 ms with bounded memory (SPEC 2.8.7: proportional to the returned lines plus a
-  chunk, not to the file).
+  under 50 ms with bounded memory (contract §2.8 item 7: proportional to the returned lines
+  plus a chunk, not to the file).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7): interrupted system calls are retried, and Ctrl-C still interrupts.
+"""Reliability (docs/contract.md §7): interrupted system calls are retried, Ctrl-C still interrupts.
 
 Each test runs in a child Python (it installs signal handlers and interval timers).
 

@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7, 2.11): out of file descriptors, every function fails cleanly and at once.
+"""Reliability (docs/contract.md §7, §2.11): out of descriptors, every function fails cleanly.
 
 A child Python lowers its soft RLIMIT_NOFILE to its lowest free descriptor number, so no
 new descriptor can be opened (EMFILE), calls each function, restores the limit and
@@ -76,7 +76,7 @@ def test_out_of_descriptors(impl: ModuleType, child_env: Dict[str, str], tmp_pat
     for name in ("find_free_port", "find_free_port_127", "estimate_fd_for_dir", "hash_file",
                  "get_max_workers"):
         assert starved[name][:3] == ["err", "OSError", errno.EMFILE], (name, starved[name])
-    # SPEC 2.8: an OSError while opening becomes RuntimeError, raised from it.
+    # contract §2.8: an OSError while opening becomes RuntimeError, raised from it.
     assert starved["read_last_n_lines"][:4] == ["err", "RuntimeError", None, errno.EMFILE]
     # socket() failing is not a failed bind: EMFILE at once (checked above), no port walk.
     # An unreadable cgroup file means "no limit", never an exception.

@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7): no descriptor leaks on any path, and every descriptor is O_CLOEXEC.
+"""Reliability (docs/contract.md §7): no descriptor leaks on any path, all fds O_CLOEXEC.
 
 Leaks: a child Python calls every function that opens files or sockets 10,000 times,
 cycling through successful calls and injected failures (missing paths, directories,
@@ -204,7 +204,7 @@ def test_no_descriptor_leaks(impl: ModuleType, child_env: Dict[str, str], short_
         kinds = row["kinds"]
         assert sum(kinds.values()) == CALLS, name
         # Both successes and injected failures really happened (the cgroup readers
-        # turn every read failure into "no limit" and never raise: SPEC 2.2, 2.5).
+        # turn every read failure into "no limit" and never raise: contract §2.2, §2.5).
         assert any(kind.startswith("ok") for kind in kinds), (name, kinds)
         if name not in ("get_cpu_count", "get_mem_size_gb"):
             assert len(kinds) >= 2, (name, kinds)

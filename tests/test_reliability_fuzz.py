@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7): hostile objects at every argument of every function.
+"""Reliability (docs/contract.md §7): hostile objects at every argument of every function.
 
 Hypothesis draws arbitrary objects -- None, bools, ints (huge, negative), floats (nan,
 inf), str with NUL and lone surrogates, bytes, bytearray, memoryview, containers, and
@@ -197,7 +197,7 @@ CALLS = {
     "truncate_long_string s": lambda m, a, b, c: m.truncate_long_string(a),
 }
 
-# SPEC 7: TypeError/ValueError/OSError...; plus what the reference itself raises for odd
+# contract §7: TypeError/ValueError/OSError...; plus what the reference itself raises for odd
 # input (AssertionError and RuntimeError in read_last_n_lines, AttributeError for
 # .lower()/.values()/.is_integer() on the wrong type, LookupError for codecs,
 # OverflowError for ports and huge ints) and the objects' own Boom.

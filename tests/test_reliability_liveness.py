@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7, 2.1): is_process_alive on the hard cases.
+"""Reliability (docs/contract.md §7, §2.1): is_process_alive on the hard cases.
 
 Zombies, non-leader thread ids and create_time mismatches on our own pid are pinned in
 test_is_process_alive.py; this module adds what needs separate processes:

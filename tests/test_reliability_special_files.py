@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7, 2.6, 2.8, 3): special files never hang and give the documented errors.
+"""Reliability (docs/contract.md §7, §2.6, §2.8, §3): special files never hang, fail as documented.
 
 test_hash_file.py and test_read_last_n_lines.py already pin the FIFO-with-no-writer FIX
 (and that the reference blocks), FIFOs with a writer, pipes, ttys and most single-file
@@ -138,7 +138,7 @@ def test_documented_errors_match_twin(impl: ModuleType, py_impl: ModuleType, out
 
 
 EXPECTED_KIND = {
-    # (hash_file, read_last_n_lines) -- SPEC 2.6 and 2.8.
+    # (hash_file, read_last_n_lines) -- contract §2.6 and §2.8.
     "/dev/null": ("ok", "ok"),
     "/proc/self/status": ("ok", RuntimeError),
     "directory": (IsADirectoryError, RuntimeError),
@@ -151,7 +151,7 @@ EXPECTED_KIND = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_documented_error_kinds(impl: ModuleType, outcome: Outcome, specials: dict,
                                 case: str) -> None:
-    """The kinds SPEC 2.6/2.8 document: open()'s errors for hash_file, RuntimeError wrapping."""
+    """The kinds contract §2.6/§2.8 document: open()'s errors for hash_file, RuntimeError wrap."""
     path = CASES[case](specials)
     got = (outcome(impl.hash_file, path, "sha256"), outcome(impl.read_last_n_lines, path, 3))
     for o, want in zip(got, EXPECTED_KIND[case]):

@@ -1,4 +1,4 @@
-"""Reliability (SPEC 7, 4): safe under threads and across fork().
+"""Reliability (docs/contract.md §7, §4): safe under threads and across fork().
 
 * Eight threads calling all twelve functions in a mixed order get exactly the answers
   one thread gets (no shared mutable buffers, no torn cache entries).

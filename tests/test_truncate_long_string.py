@@ -1,4 +1,4 @@
-"""truncate_long_string (SPEC 2.12): middle mode and the reference's end-mode word heuristic.
+"""truncate_long_string (docs/contract.md §2.12): middle mode, the reference's end-mode heuristic.
 
 EXACT against SkyPilot 0.14.1, quirks included; lengths are code points.
 """
@@ -25,7 +25,7 @@ def _slice_error() -> str:
 
 SLICE_ERROR = _slice_error()
 
-# SPEC 2.12 vectors: (args, expected).
+# contract §2.12 vectors: (args, expected).
 VECTORS = [
     (("hello world", 5), "hello..."),
     (("hello world", 6), "hello ..."),
@@ -114,7 +114,7 @@ MAX_LENGTHS = st.integers(min_value=-5, max_value=60)
 
 @pytest.mark.parametrize(("args", "expected"), VECTORS, ids=repr)
 def test_spec_vectors(impl: ModuleType, args: Tuple[Any, ...], expected: str) -> None:
-    """Every SPEC 2.12 vector gives exactly the documented str."""
+    """Every contract §2.12 vector gives exactly the documented str."""
     got = impl.truncate_long_string(*args)
     assert type(got) is str
     assert got == expected
