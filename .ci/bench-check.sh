@@ -33,6 +33,11 @@ print(f"skyfast {skyfast.__version__} from {skyfast.__file__}: "
 PY
 )
 
+# The instruction benchmarks (bench_instructions.py) run their calls without
+# valgrind here: inputs, child process and every call are checked in seconds;
+# counting them (SKYFAST_INSTRUCTIONS=count) would add about 30 s.
+export SKYFAST_INSTRUCTIONS="${SKYFAST_INSTRUCTIONS:-run}"
+
 "$PYTHON" -m asv --version
 "$PYTHON" -m asv machine --yes
 "$PYTHON" -m asv check --python=same

@@ -188,7 +188,7 @@ def _result(
     if status != 0:
         return ("error", f"the child that called {what} ended with wait status {status}")
     if not counted:
-        return ("n/a", f"{MODE_VARIABLE}={mode()}: {what} ran, nothing was counted")
+        return ("n/a", f"{what} ran without valgrind ({MODE_VARIABLE}=run): nothing counted")
     with open(os.path.join(tmp, f"valgrind.{pid}.log")) as f:
         log = f.read()
     unhandled = sorted(set(re.findall(r"unhandled \S+ syscall: (\d+)", log)), key=int)
