@@ -18,6 +18,9 @@ import pytest
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "benchmarks", "e2e_skypilot.py")  # fmt: skip
+if not os.path.exists(SCRIPT):  # e.g. the wheel check runs a copy of tests/ alone
+    pytest.skip("benchmarks/ is not next to tests/: a repository-only test",
+                allow_module_level=True)  # fmt: skip
 
 
 def load_script() -> ModuleType:
