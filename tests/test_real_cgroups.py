@@ -5,7 +5,9 @@ cgroup2, else the v1 cpu, cpuset and memory controllers -- each scenario makes
 real cgroups under one parent named for this run, starts a child Python, puts
 it in them (and, for the container scenarios, into a private mount namespace,
 and a cgroup namespace, with the container's cgroup bind-mounted over the
-hierarchy as a container runtime does), and the child reports:
+hierarchy as a container runtime does; for the delegated subtree, the child
+drops to an unprivileged uid and makes its own cgroup below the one it was
+given, moves itself there and limits it), and the child reports:
 
 * ``read_limits()`` and ``effective_cpu_count()`` of both builds of
   ``skyfast.limits`` -- compared with the files the kernel shows for the
@@ -48,6 +50,7 @@ GiB = 1024**3
 CONTROLLERS = ("cpu", "cpuset", "memory")
 TOP = "<top>"  # a plan's name for the topmost cgroup the process can see
 RUN_PREFIX = "skyfast-test-"
+DELEGATEE = 65534  # the uid and gid a delegated subtree is given to ("nobody")
 
 
 # ---------------------------------------------------------------------------
@@ -55,7 +58,7 @@ RUN_PREFIX = "skyfast-test-"
 # ---------------------------------------------------------------------------
 
 CHILD = r"""
-import dataclasses, importlib, json, os, subprocess, sys, warnings
+import dataclasses, errno, importlib, json, os, subprocess, sys, warnings
 
 spec = json.loads(sys.argv[1])
 
@@ -73,6 +76,67 @@ for src, dst in spec["binds"]:  # in the private mount namespace, as a runtime w
     subprocess.run([spec["mount"], "--bind", src, dst], check=True)
 say({"ready": True})
 sys.stdin.readline()  # the parent may have moved this process meanwhile
+
+# Everything the report runs is imported now, before a delegated child drops to a
+# uid that may not read the Python installation (nothing here reads a cgroup).
+import skyfast, skyfast.limits
+
+def modules(*names):
+    found = {}
+    for name in names:
+        try:
+            found[name] = importlib.import_module(name)
+        except ImportError:
+            pass
+    return found
+
+limits_builds = modules("skyfast._limits_c", "skyfast._limits_py")
+cores = modules("skyfast._core", "skyfast._core_py")
+ns = None
+if spec["sky"]:
+    # SkyPilot 0.14.1's own functions (their source, read from the installed
+    # package by the parent), without the seconds an import of all of sky takes.
+    import contextlib, psutil
+    from typing import Optional
+    class ux_utils:
+        print_exception_no_traceback = staticmethod(contextlib.nullcontext)
+    ns = {"os": os, "psutil": psutil, "Optional": Optional, "ux_utils": ux_utils}
+    with open(spec["sky"]) as f:
+        exec(compile(f.read(), "sky (0.14.1 functions)", "exec"), ns)
+
+def delegatee(uid, gid, steps):
+    # Drop to uid/gid, then do what the delegated subtree's user does, step by step.
+    # Each step is (op, path, value, wanted outcome): "mkdir", "write" (value, with
+    # {pid} as this process's pid) or "copy" (the stripped text of the file named by
+    # value); the outcome is "ok" or the errno's name.  The steps after one whose
+    # outcome was not the wanted one are not tried ("skipped").
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    outcomes, going = [], True
+    for op, path, value, want in steps:
+        if not going:
+            outcomes.append("skipped")
+            continue
+        try:
+            if op == "mkdir":
+                os.mkdir(path)
+            else:
+                if op == "copy":
+                    with open(value) as f:
+                        value = f.read().strip()
+                with open(path, "w") as f:
+                    f.write(value.replace("{pid}", str(os.getpid())))
+            outcomes.append("ok")
+        except OSError as e:
+            outcomes.append(errno.errorcode.get(e.errno, str(e.errno)))
+        going = outcomes[-1] == want
+    return outcomes
+
+delegated = None
+if spec["delegate"]:
+    d = spec["delegate"]
+    delegated = delegatee(d["uid"], d["gid"], d["steps"])
 
 def call(fn, *args, **kwargs):
     try:
@@ -99,25 +163,18 @@ out = {
     "limits": {},
     "core": {},
     "sky": None,
+    "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()],
+    "delegated": delegated,
 }
-import skyfast, skyfast.limits
 out["public"] = [skyfast.limits.read_limits.__module__,
                  dataclasses.asdict(skyfast.limits.read_limits())]
-for name in ("skyfast._limits_c", "skyfast._limits_py"):
-    try:
-        m = importlib.import_module(name)
-    except ImportError:
-        continue
+for name, m in limits_builds.items():
     out["limits"][name] = {
         "read": dataclasses.asdict(m.read_limits()),
         "floor": m.read_limits(rounding="floor").effective_cpus,
         "count": m.effective_cpu_count(),
     }
-for name in ("skyfast._core", "skyfast._core_py"):
-    try:
-        m = importlib.import_module(name)
-    except ImportError:
-        continue
+for name, m in cores.items():
     m.set_cache_ttl(0)
     out["core"][name] = {
         "cpu": call(m.get_cpu_count),
@@ -126,16 +183,7 @@ for name in ("skyfast._core", "skyfast._core_py"):
         "aware": call(m.get_parallel_threads, container_aware=True),
         "aware_k8s": call(m.get_parallel_threads, "kubernetes", container_aware=True),
     }
-if spec["sky"]:
-    # SkyPilot 0.14.1's own functions (their source, read from the installed
-    # package by the parent), without the seconds an import of all of sky takes.
-    import contextlib, psutil
-    from typing import Optional
-    class ux_utils:
-        print_exception_no_traceback = staticmethod(contextlib.nullcontext)
-    ns = {"os": os, "psutil": psutil, "Optional": Optional, "ux_utils": ux_utils}
-    with open(spec["sky"]) as f:
-        exec(compile(f.read(), "sky (0.14.1 functions)", "exec"), ns)
+if ns is not None:
     out["sky"] = {
         "cpu": call(ns["get_cpu_count"]),
         "mem": call(ns["get_mem_size_gb"]),
@@ -212,6 +260,21 @@ def cpu_list(text: str) -> List[int]:
 
 
 @dataclasses.dataclass
+class Delegation:
+    """What the child does itself, as ``uid``/``gid``, in the subtree root gave it.
+
+    ``steps``: (op, host path, value, wanted outcome) -- see the child's
+    ``delegatee``; ``leaf``: the cgroup (relative to the run's parent) the
+    steps move the child into.
+    """
+
+    uid: int
+    gid: int
+    leaf: str
+    steps: List[Tuple[str, str, str, str]]
+
+
+@dataclasses.dataclass
 class Plan:
     """Where a scenario puts the process and where its limits must be found.
 
@@ -230,6 +293,13 @@ class Plan:
     memory_at: Optional[str] = None
     memory_stat_at: Optional[str] = None
     cpuset_at: Optional[str] = TOP
+    delegate: Optional[Delegation] = None  # after ``join``, the child moves itself
+
+    def final(self) -> str:
+        """The cgroup the child reads its limits in."""
+        if self.delegate is not None:
+            return self.delegate.leaf
+        return self.move or self.join
 
 
 @dataclasses.dataclass
@@ -285,8 +355,7 @@ class Lab:
             return None
 
     def write(self, controller: str, rel: str, name: str, value: str) -> None:
-        with open(self.host(controller, rel, name), "w") as f:
-            f.write(value)
+        self.put(self.host(controller, rel, name), value)
 
     # -- making cgroups ---------------------------------------------------------
 
@@ -325,12 +394,25 @@ class Lab:
             with open(os.path.join(path, name), "w") as f:
                 f.write(value)
 
-    def set_quota(self, rel: str, quota: int, period: int = 100000) -> None:
+    def quota_writes(self, rel: str, quota: int, period: int = 100000) -> List[Tuple[str, str]]:
+        """(file, text) to write, in order, for a CPU quota on ``rel``."""
         if self.mode == "v2":
-            self.write("cpu", rel, "cpu.max", f"{quota} {period}")
-        else:
-            self.write("cpu", rel, "cpu.cfs_period_us", str(period))
-            self.write("cpu", rel, "cpu.cfs_quota_us", str(quota))
+            return [(self.host("cpu", rel, "cpu.max"), f"{quota} {period}")]
+        return [(self.host("cpu", rel, "cpu.cfs_period_us"), str(period)),
+                (self.host("cpu", rel, "cpu.cfs_quota_us"), str(quota))]
+
+    def memory_write(self, rel: str, limit: int) -> Tuple[str, str]:
+        name = "memory.max" if self.mode == "v2" else "memory.limit_in_bytes"
+        return self.host("memory", rel, name), str(limit)
+
+    @staticmethod
+    def put(path: str, text: str) -> None:
+        with open(path, "w") as f:
+            f.write(text)
+
+    def set_quota(self, rel: str, quota: int, period: int = 100000) -> None:
+        for path, text in self.quota_writes(rel, quota, period):
+            self.put(path, text)
 
     def set_weight(self, rel: str) -> None:
         if self.mode == "v2":
@@ -342,8 +424,22 @@ class Lab:
         self.write("cpuset", rel, "cpuset.cpus", cpus)
 
     def set_memory(self, rel: str, limit: int) -> None:
-        name = "memory.max" if self.mode == "v2" else "memory.limit_in_bytes"
-        self.write("memory", rel, name, str(limit))
+        self.put(*self.memory_write(rel, limit))
+
+    def delegate(self, rel: str, uid: int, gid: int) -> None:
+        """Give ``rel`` to ``uid``/``gid`` in every hierarchy, the kernel's way.
+
+        v2 (Documentation/admin-guide/cgroup-v2.rst, "Delegation"): the directory
+        and its cgroup.procs, cgroup.threads and cgroup.subtree_control -- not the
+        resource files, which distribute the parent's resources.  v1: the
+        directory and its tasks and cgroup.procs.
+        """
+        names = (("cgroup.procs", "cgroup.threads", "cgroup.subtree_control")
+                 if self.mode == "v2" else ("tasks", "cgroup.procs"))
+        for controller in self.hierarchies():
+            os.chown(self.host(controller, rel), uid, gid)
+            for name in names:
+                os.chown(self.host(controller, rel, name), uid, gid)
 
     def join(self, pid: int, rel: str) -> None:
         for controller in self.hierarchies():
@@ -422,6 +518,7 @@ class Lab:
         spec: Dict[str, Any] = {
             "exec": None, "binds": [], "mount": self.mount_tool, "sky": self.sky_file,
             "sky_files": list(SKY_FILES),
+            "delegate": None if plan.delegate is None else dataclasses.asdict(plan.delegate),
         }
         if plan.container is not None:
             assert self.unshare and self.mount_tool and plan.root is not None
@@ -757,6 +854,36 @@ def _needs_cgroupns(lab: Lab) -> None:
         pytest.skip("this kernel has no cgroup namespaces")
 
 
+def delegated(lab: Lab, name: str) -> Plan:
+    # A subtree given to an unprivileged user (systemd's Delegate=, a rootless
+    # container runtime): root limits pod and hands it over; the child, put in
+    # pod and then dropped to that uid, makes pod/work itself, moves itself
+    # there and sets a tighter quota (and a looser memory limit) on it.
+    pod, work = f"{name}/pod", f"{name}/pod/work"
+    lab.make(pod)
+    lab.set_quota(pod, 150000)
+    lab.set_memory(pod, 1000 * MiB)
+    lab.delegate(pod, DELEGATEE, DELEGATEE)
+    control = ("write", lab.host("cpu", pod, "cgroup.subtree_control"), "+cpu +memory")
+    steps = [("mkdir", lab.host(c, work), "", "ok") for c in lab.hierarchies()]
+    if lab.mode == "v1":  # v1 attaches no task to a cpuset without CPUs and memory nodes
+        steps += [("copy", lab.host("cpuset", work, f), lab.host("cpuset", pod, f), "ok")
+                  for f in ("cpuset.cpus", "cpuset.mems")]
+    else:  # v2: no controller for pod's children while pod holds a process
+        steps.append((*control, "EBUSY"))
+    # v2: the move needs write access to the common ancestor's cgroup.procs (pod's).
+    steps += [("write", lab.host(c, work, "cgroup.procs"), "{pid}", "ok")
+              for c in lab.hierarchies()]
+    if lab.mode == "v2":  # pod is empty now
+        steps.append((*control, "ok"))
+    steps += [("write", path, text, "ok") for path, text in lab.quota_writes(work, 80000)]
+    steps.append(("write", *lab.memory_write(work, 1200 * MiB), "ok"))
+    # pod's own limits stay root's: the delegatee cannot loosen them.
+    steps += [("write", path, text, "EACCES") for path, text in lab.quota_writes(pod, 300000)]
+    return Plan(join=pod, delegate=Delegation(DELEGATEE, DELEGATEE, work, steps),
+                quota_at=work, memory_at=pod)
+
+
 SCENARIOS: Dict[str, Callable[[Lab, str], Plan]] = {
     "quota-own": quota_own,
     "quota-parent": quota_parent,
@@ -771,6 +898,7 @@ SCENARIOS: Dict[str, Callable[[Lab, str], Plan]] = {
     "container-cgroupns": container_cgroupns,
     "moved": moved,
     "moved-cgroupns": moved_cgroupns,
+    "delegated": delegated,
 }
 
 
@@ -882,7 +1010,13 @@ def test_the_kernel_applied_the_scenario(lab: Lab, scenario: Result) -> None:
     if plan.container == "cgroupns":
         assert own == ("/../other" if plan.move else "/")
     else:
-        assert own == f"/{lab.run}/{plan.move or plan.join}"
+        assert own == f"/{lab.run}/{plan.final()}"
+    if plan.delegate is not None:  # the child did it all itself, unprivileged
+        d = plan.delegate
+        assert child["ids"] == [d.uid, d.uid, d.gid, d.gid]
+        assert child["delegated"] == [want for *_step, want in d.steps]
+    else:
+        assert child["delegated"] is None
     if plan.cpuset_at not in (None, TOP):
         assert child["affinity"] == want["cpuset_cpus"]  # a cpuset sets the affinity mask
     if plan.move is not None:
