@@ -107,26 +107,16 @@ ready=.skyfast-vm-root-ready   # written last by the root's setup
 # --- pytest selection ------------------------------------------------------------
 # Paths must lie inside the repository: the VM sees its copy at /skyfast-run/src.
 orig_cwd="$PWD"
-pytest_args=()
-have_path=0
-for a in ${user_args[@]+"${user_args[@]}"}; do
-    p="${a%%::*}"
-    if [ -n "$p" ] && [ "${p#-}" = "$p" ]; then
-        abs=""
-        if [ "${p#/}" != "$p" ] && [ -e "$p" ]; then abs="$p"
-        elif [ -e "$orig_cwd/$p" ]; then abs="$orig_cwd/$p"
-        elif [ -e "$repo/$p" ]; then abs="$repo/$p"
-        fi
-        if [ -n "$abs" ]; then
-            abs="$(cd "$(dirname "$abs")" && pwd)/$(basename "$abs")"
-            case "$abs" in
-                "$repo"/*) a="/skyfast-run/src/${abs#"$repo"/}${a#"$p"}"; have_path=1 ;;
-                *) die "$p is outside $repo: the VM sees only the repository" ;;
-            esac
-        fi
-    fi
-    pytest_args+=("$a")
-done
+# shellcheck source=lib/pytest-paths.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/pytest-paths.sh"
+# shellcheck disable=SC2317   # (called by pytest_paths)
+vm_path() {
+    case "$1" in
+        "$repo"/*) REPLY="/skyfast-run/src/${1#"$repo"/}" ;;
+        *) die "$2 is outside $repo: the VM sees only the repository" ;;
+    esac
+}
+pytest_paths vm_path ${user_args[@]+"${user_args[@]}"}
 if [ "$have_path" = 0 ]; then
     sel=()
     if [ -e "$repo/tests/test_real_cgroups.py" ]; then

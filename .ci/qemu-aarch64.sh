@@ -131,21 +131,11 @@ fi
 # --- pytest selection ----------------------------------------------------------
 SMOKE=(test_import.py test_contract.py test_base36_encode.py test_format_float.py test_hash_file.py)
 orig_cwd="$PWD"
-pytest_args=()
-have_path=0
-for a in ${user_args[@]+"${user_args[@]}"}; do
-    p="${a%%::*}"
-    if [ -n "$p" ] && [ "${p#-}" = "$p" ]; then
-        if [ -e "$orig_cwd/$p" ] && [ "${p#/}" = "$p" ]; then
-            a="$(cd "$(dirname "$orig_cwd/$p")" && pwd)/$(basename "$p")${a#"$p"}"; have_path=1
-        elif [ -e "$repo/$p" ] && [ "${p#/}" = "$p" ]; then
-            a="$repo/$a"; have_path=1
-        elif [ "${p#/}" != "$p" ] && [ -e "$p" ]; then
-            have_path=1
-        fi
-    fi
-    pytest_args+=("$a")
-done
+# shellcheck source=lib/pytest-paths.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/pytest-paths.sh"
+# shellcheck disable=SC2317   # (called by pytest_paths)
+as_is() { REPLY="$1"; }   # pytest runs on this machine: the absolute path will do
+pytest_paths as_is ${user_args[@]+"${user_args[@]}"}
 if [ "$have_path" = 0 ]; then
     if [ "$full" = 1 ]; then
         pytest_args=("$repo/tests" ${pytest_args[@]+"${pytest_args[@]}"})
