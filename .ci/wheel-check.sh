@@ -78,7 +78,7 @@ step "installed package: compiled core, console script"
 "$work/env/bin/skyfast" --help >/dev/null
 "$work/env/bin/skyfast" info
 # The quick comparison through the console script (SkyPilot is in this venv).
-"$work/env/bin/skyfast" bench --against skypilot --no-memory >/dev/null
+"$work/env/bin/skyfast" bench --against skypilot >/dev/null
 
 echo "::: [$((SECONDS - step_start))s] done"
 echo "::: wheel check passed in $((SECONDS - start))s"
