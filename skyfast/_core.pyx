@@ -773,23 +773,28 @@ cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
         PyErr_CheckSignals()   # a raising handler propagates (declared except -1)
 
 
-# Files from 8 MiB on are read by a helper thread while the caller hashes, which
-# hides the page-cache copy when a second core is free (sha256 of 64 MiB: ~90% of
-# hashing the same bytes in memory serially, 95-98% overlapped).  Below that, the
-# thread's start (~35 us here) and wake-ups cost about what they would hide.  A
-# thread allowed on one CPU only (taskset, a pinned worker) hashes serially: the
-# helper would take turns with it on that CPU and hide nothing.  Nor does it help
-# when every CPU is busy: the helper then only adds its wake-ups to the CPU time
-# (3-8% more than a serial read), so it starts only while fewer tasks are
-# runnable than the caller may use CPUs (/proc/loadavg, a few us per call).
+# A file can be read by a helper thread while the caller hashes ("read-ahead"),
+# to hide the page-cache copy behind the hashing.  It is off by default: what it
+# gives depends on the CPU.  sha256 of a 64 MiB page-cached file, one process,
+# interleaved rounds, SkyPilot's time / ours (benchmarks/hash_under_load.py):
+#   2-vCPU AMD EPYC VM (2026-11-29): overlapped 1.08x wall, serial ~1.0x;
+#   2-vCPU Intel Xeon VM (2026-11-30), idle: overlapped 0.82x wall and 0.69x
+#   CPU with 512 KiB blocks (0.97x / 0.77x with 128 KiB), serial 1.01x / 1.01x;
+#   with every CPU busy, overlapped 0.79x / 0.68x, serial 1.01x / 1.02x.
+# Handing each block to another core costs more here than the copy it hides,
+# and a drop-in must not be slower than what it replaces, so files are read in
+# the calling thread.  _set_read_ahead() turns the helper on ("auto": only
+# while fewer tasks are runnable than the caller may use CPUs, per
+# /proc/loadavg; "always": whenever it may use two CPUs) to measure it on
+# other machines.  Files under 8 MiB never use it (the thread's start costs
+# what it could hide), nor does a thread allowed on one CPU only.
 cdef enum:
     _OVERLAP_MIN_SIZE = 8 << 20
-    _OVERLAP_BLOCK = 512 << 10
+    _OVERLAP_BLOCK = 128 << 10
     _OVERLAP_SLOTS = 4
 
-# 0: when a CPU is idle (the default); 1: whenever the caller may use two CPUs;
-# -1: never.  Tests and benchmarks pin one path with _set_read_ahead().
-cdef int _read_ahead = 0
+# 0: auto, 1: always, -1: never (the default; see above).
+cdef int _read_ahead = -1
 
 
 def _set_read_ahead(policy):
