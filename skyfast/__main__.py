@@ -151,7 +151,7 @@ def _bench(full: bool, json_path: Optional[str], against: Optional[str],
     finally:
         progress.done()
     if not to_stdout:
-        print(_bench.format_table(rows, load_average=_bench._load_average()))
+        print(_bench.format_table(rows, load_average=_bench.load_average()))
     return 1 if any(r["mismatches"] for r in rows) else 0
 
 

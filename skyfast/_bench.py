@@ -48,7 +48,7 @@ from . import _benchdata as data
 from . import _dispatch
 from ._common import keep_tracebacklimit
 
-__all__ = ["FUNCTIONS", "format_table", "load_impls", "machine_info", "run"]
+__all__ = ["FUNCTIONS", "format_table", "load_average", "load_impls", "machine_info", "run"]
 
 Row = Dict[str, Any]
 Progress = Optional[Callable[[str], None]]
@@ -722,7 +722,7 @@ def _cpu_model() -> Optional[str]:
     return platform.processor() or None
 
 
-def _load_average() -> Optional[float]:
+def load_average() -> Optional[float]:
     try:
         return os.getloadavg()[0]
     except (OSError, AttributeError):  # not on every platform
@@ -739,7 +739,7 @@ def machine_info(impls: Optional[Impls] = None) -> Dict[str, Any]:
         "cpu_model": _cpu_model(),
         "nproc": os.cpu_count(),
         "affinity": affinity,
-        "load_average_1min": _load_average(),
+        "load_average_1min": load_average(),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "skyfast_version": getattr(skyfast, "__version__", None),
@@ -782,7 +782,7 @@ def run(
         raise ValueError(f"not one of skyfast's functions: {', '.join(unknown)}")
     say = progress or (lambda _msg: None)
     started = time.monotonic()
-    load_before = _load_average()
+    load_before = load_average()
     say("loading implementations" + (" and SkyPilot 0.14.1" if against_skypilot else ""))
     impls = load_impls(against_skypilot)
     if impls.sky_error and against_skypilot:
