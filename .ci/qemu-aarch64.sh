@@ -56,7 +56,8 @@
 #   * Prints one line per version (passed/failed/skipped, seconds) and exits
 #     non-zero when any version failed.
 #
-# Environment: SKYFAST_CACHE (downloads and sysroots), SKYFAST_QEMU_SKY=0 (do
+# Environment: QEMU_CPU (default max,pauth-impdef=on; see below),
+# SKYFAST_CACHE (downloads and sysroots), SKYFAST_QEMU_SKY=0 (do
 # not install skypilot), SKYFAST_QEMU_BINFMT=0 (wrapper, no binfmt_misc),
 # SKYFAST_DEBIAN_MIRROR, SKYFAST_QEMU_SUITE (suite of qemu-user-static,
 # default bookworm).  Needs root for binfmt_misc; dpkg-deb; flock; network to
@@ -207,14 +208,23 @@ TEST_DEPS=(pytest "hypothesis>=6.100,<6.156" "psutil>=5.9")
 summary=()
 status=0
 
-host_python_for() {   # a host interpreter of version $1 (for marker evaluation), else python3
-    local c
+host_python_for() {   # a host interpreter of version $1 (for marker evaluation), else the newest there is
+    local c best="" best_v=0 cv
     for c in "python$1" "$HOME/.pyenv/versions/$1"*/bin/python3; do
         if command -v "$c" >/dev/null 2>&1 && "$c" -c "import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != tuple(map(int, '$1'.split('.'))))" 2>/dev/null; then
             echo "$c"; return
         fi
     done
-    echo python3
+    # No exact match (3.14/3.15 here): the newest host Python evaluates markers
+    # closest to the target's, and pip on an older one also rejects pins whose
+    # Requires-Python it cannot meet itself (networkx>=3.12 for cp315), after
+    # backtracking through SkyPilot's tree (for cp315 it never finished).
+    for c in python3 "$HOME"/.pyenv/versions/3.*/bin/python3; do
+        command -v "$c" >/dev/null 2>&1 || continue
+        cv="$("$c" -c 'import sys, venv, ensurepip; print(sys.version_info[0] * 100 + sys.version_info[1])' 2>/dev/null)" || continue
+        if [ "$cv" -gt "$best_v" ]; then best="$c"; best_v="$cv"; fi
+    done
+    echo "${best:-python3}"
 }
 
 pip_for() {   # a pip in a venv of the host interpreter $1 (no host site-packages to clash with)
@@ -271,11 +281,12 @@ run_version() {
     local hostpy pip
     hostpy="$(host_python_for "$v")"
     pip="$(pip_for "$hostpy")"
-    [ "$hostpy" != python3 ] || [ "$v" = "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ] \
-        || log "no host Python $v: pip evaluates environment markers for $(python3 -V 2>&1)"
+    local hostv
+    hostv="$("$hostpy" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    [ "$hostv" = "$v" ] || log "no host Python $v: pip evaluates environment markers for $hostv ($hostpy)"
 
     # Test dependencies (+ SkyPilot), cached; the stamp names what was asked for.
-    want="${TEST_DEPS[*]} ${platforms[*]}"
+    want="${TEST_DEPS[*]} ${platforms[*]} markers:$hostv"
     if [ "${SKYFAST_QEMU_SKY:-1}" != 0 ]; then want="$want skypilot==0.14.1"; fi
     deps_stamp="$pkgs/deps.stamp"
     if [ ! -f "$deps_stamp" ] || [ "$(head -1 "$deps_stamp")" != "$want" ]; then
@@ -331,6 +342,13 @@ run_version() {
     local pycache="$cache/arm64/pycache/$tag"
     mkdir -p "$pycache"
     export QEMU_LD_PREFIX="$root"
+    # trixie's and forky's CPythons are built with -mbranch-protection=standard:
+    # under qemu's default CPU (max) every pointer-authentication instruction runs
+    # the architected QARMA5 cipher in software, which made 3.13-3.15 about 10x
+    # slower than bullseye's and bookworm's 3.9/3.11.  pauth-impdef keeps
+    # pointer authentication on (signatures are still checked) with qemu's cheap
+    # implementation-defined algorithm.  Children inherit QEMU_CPU.
+    export QEMU_CPU="${QEMU_CPU:-max,pauth-impdef=on}"
     export PYTHONPYCACHEPREFIX="$pycache"   # children without -I: keep tests/ free of pycs
     export SKYFAST_REQUIRE_EXTENSIONS=1
     export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-dev}"
