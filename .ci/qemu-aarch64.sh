@@ -61,8 +61,9 @@
 # not install skypilot), SKYFAST_QEMU_BINFMT=0 (wrapper, no binfmt_misc),
 # SKYFAST_DEBIAN_MIRROR, SKYFAST_QEMU_SUITE (suite of qemu-user-static,
 # default bookworm).  Needs root for binfmt_misc; dpkg-deb; flock; network to
-# deb.debian.org and PyPI on the first run.  Runs sharing a cache are
-# serialized (flock on $SKYFAST_CACHE/arm64/.lock).
+# deb.debian.org and PyPI on the first run.  Runs sharing a cache may overlap
+# on different versions (flock on $SKYFAST_CACHE/arm64/.lock while setting up,
+# .lock-cpXY per version).
 set -euo pipefail
 
 usage() {
@@ -121,13 +122,17 @@ cache="${SKYFAST_CACHE:-$HOME/.cache/skyfast-build}"
 mkdir -p "$cache/arm64"
 cache="$(cd "$cache" && pwd)"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-# One run at a time per cache: a second run would reinstall the wheel under the
-# first one's feet (and share its binfmt_misc entry).  The second waits.
+# Runs sharing a cache may overlap (two versions at once use both cores), but
+# take turns where they would step on each other: .lock guards the shared
+# set-up (sysroots, pip, the .pth files), held only while setting up; .lock-cpXY
+# one version's packages, held from the wheel's install to pytest's end.
 exec 9>"$cache/arm64/.lock"
-if ! flock -n 9; then
-    log "another qemu-aarch64.sh run holds $cache/arm64/.lock: waiting"
-    flock 9
-fi
+take_lock() {   # FD FILE
+    flock -n "$1" && return
+    log "another qemu-aarch64.sh run holds $2: waiting"
+    flock "$1"
+}
+take_lock 9 "$cache/arm64/.lock"
 
 # --- pytest selection ----------------------------------------------------------
 SMOKE=(test_import.py test_contract.py test_base36_encode.py test_format_float.py test_hash_file.py)
@@ -259,6 +264,9 @@ run_version() {
     tag="cp${v/./}"
     suite="$(suite_of "$v")"
     log "=== Python $v ($tag, Debian $suite arm64)"
+    exec 8>"$cache/arm64/.lock-$tag"
+    take_lock 8 "$cache/arm64/.lock-$tag"
+    take_lock 9 "$cache/arm64/.lock"
     root="$(python3 "$here/sysroot.py" --cache "$cache" python "$suite" "$v")"
     py="$root/usr/bin/python$v"
     pkgs="$cache/arm64/pkgs/$tag"
@@ -323,7 +331,9 @@ run_version() {
     local pth="$root/usr/lib/python3/dist-packages/zz-skyfast-qemu.pth"
     mkdir -p "$(dirname "$pth")"
     # (A .pth line is exec'd with separate locals: no comprehension may use a name bound on it.)
-    printf '%s\n' "import site, sys; list(map(site.addsitedir, ['$cache/arm64/pkgs/cp%d%d/wheel/site-packages' % sys.version_info[:2], '$cache/arm64/pkgs/cp%d%d/deps/site-packages' % sys.version_info[:2]]))" > "$pth"
+    # Replaced whole (rename), never truncated: another run's interpreter may be reading it.
+    printf '%s\n' "import site, sys; list(map(site.addsitedir, ['$cache/arm64/pkgs/cp%d%d/wheel/site-packages' % sys.version_info[:2], '$cache/arm64/pkgs/cp%d%d/deps/site-packages' % sys.version_info[:2]]))" > "$pth.$$"
+    mv -f "$pth.$$" "$pth"
 
     # How the arm64 interpreter is started.
     local -a runpy
@@ -352,6 +362,8 @@ run_version() {
     export PYTHONPYCACHEPREFIX="$pycache"   # children without -I: keep tests/ free of pycs
     export SKYFAST_REQUIRE_EXTENSIONS=1
     export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-dev}"
+
+    flock -u 9   # set-up done: another run may set up meanwhile
 
     if ! (cd "$run" && "${runpy[@]}" -I -c "import skyfast, platform; assert skyfast.IMPLEMENTATION == 'cython' and platform.machine() == 'aarch64', (skyfast.IMPLEMENTATION, platform.machine()); print('skyfast', skyfast.__version__, skyfast.IMPLEMENTATION, platform.machine(), platform.python_version(), skyfast.__file__)"); then
         log "Python $v: skyfast does not import its compiled core under qemu"
@@ -383,8 +395,10 @@ run_version() {
     fi
 }
 
+flock -u 9   # (taken above for qemu and binfmt_misc; run_version takes .lock-cpXY first, then this)
 for v in "${versions[@]}"; do
     run_version "$v" || status=1
+    flock -u 9; exec 8>&-   # released however run_version returned
 done
 
 echo

@@ -8,8 +8,10 @@ children), and cannot be removed: install it in a child process, before any thre
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import struct
+from typing import List, Tuple
 
 # The one number shared by every Linux architecture (all new system calls since
 # 5.1 share theirs; alpha aside), so the filter needs no per-architecture check.
@@ -28,14 +30,13 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def deny_syscall(nr: int, err: int) -> None:
-    """From now on, system call ``nr`` fails with errno ``err`` in this thread and its heirs."""
-    program = [
-        (_LD_ABS_W, 0, 0, 0),  # A = seccomp_data.nr (offset 0)
-        (_JEQ_K, 0, 1, nr),  # A == nr ? next : skip one
-        (_RET_K, 0, 0, _SECCOMP_RET_ERRNO | (err & 0xFFFF)),
-        (_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
-    ]
+class SeccompUnavailable(OSError):
+    """Filters cannot be installed here at all (a kernel without them, or qemu-user,
+    which refuses PR_SET_SECCOMP from the programs it emulates)."""
+
+
+def _install(program: List[Tuple[int, int, int, int]]) -> int:
+    """prctl(PR_SET_SECCOMP) with ``program``: 0, or the errno it failed with."""
     code = b"".join(struct.pack("=HBBI", *insn) for insn in program)  # struct sock_filter
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(program), ctypes.addressof(buf))
@@ -47,5 +48,27 @@ def deny_syscall(nr: int, err: int) -> None:
         e = ctypes.get_errno()
         raise OSError(e, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(e)}")
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"prctl(PR_SET_SECCOMP): {os.strerror(e)}")
+        return ctypes.get_errno()
+    return 0
+
+
+def deny_syscall(nr: int, err: int) -> None:
+    """From now on, system call ``nr`` fails with errno ``err`` in this thread and its heirs.
+
+    Raises SeccompUnavailable when no filter can be installed here; any other
+    refusal (a filter of ours the kernel rejects) is an OSError, a test bug."""
+    program = [
+        (_LD_ABS_W, 0, 0, 0),  # A = seccomp_data.nr (offset 0)
+        (_JEQ_K, 0, 1, nr),  # A == nr ? next : skip one
+        (_RET_K, 0, 0, _SECCOMP_RET_ERRNO | (err & 0xFFFF)),
+        (_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+    ]
+    e = _install(program)
+    if e == 0:
+        return
+    # EINVAL is also what a malformed filter gets: only when the simplest filter,
+    # allow everything (harmless once installed), is refused too is it the place.
+    if e == errno.EINVAL and _install([(_RET_K, 0, 0, _SECCOMP_RET_ALLOW)]) == errno.EINVAL:
+        raise SeccompUnavailable(e, "seccomp filters cannot be installed here "
+                                    "(prctl(PR_SET_SECCOMP) refuses even an allow-all filter)")
+    raise OSError(e, f"prctl(PR_SET_SECCOMP): {os.strerror(e)}")
