@@ -72,6 +72,19 @@ if sys.argv[2] == "outer":
     if spec["exec"]:
         os.execvp(spec["exec"][0], spec["exec"])  # unshare ...: the same pid goes on
 
+if spec["binds"]:
+    # A container sees no other mount of its hierarchies; this namespace is a
+    # copy of the host's, which may hold some from other work (a chroot's
+    # /sys/fs/cgroup bind, showing the hierarchy's root): those go, the ones
+    # beside the mount points the scenario uses stay.
+    beside = {os.path.dirname(dst) for _, dst in spec["binds"]}
+    with open("/proc/self/mountinfo") as f:
+        points = [(line.split()[4].encode().decode("unicode_escape"),  # \040 is a space
+                   line.split(" - ")[1].split()[0]) for line in f]
+    for point, fstype in sorted(points, key=lambda p: -len(p[0])):  # deepest first
+        if fstype in ("cgroup", "cgroup2") and not any(
+                point == b or point.startswith(b.rstrip("/") + "/") for b in beside):
+            subprocess.run([spec["umount"], "-l", point], check=True)
 for src, dst in spec["binds"]:  # in the private mount namespace, as a runtime would
     subprocess.run([spec["mount"], "--bind", src, dst], check=True)
 say({"ready": True})
@@ -331,6 +344,7 @@ class Lab:
         self.enabled_at_root: List[str] = []
         self.sky_file: Optional[str] = None
         self.mount_tool = shutil.which("mount")
+        self.umount_tool = shutil.which("umount")
         self.unshare = shutil.which("unshare")
 
     # -- paths and files ------------------------------------------------------
@@ -525,12 +539,13 @@ class Lab:
 
     def run_child(self, plan: Plan, env: Dict[str, str]) -> Dict[str, Any]:
         spec: Dict[str, Any] = {
-            "exec": None, "binds": [], "mount": self.mount_tool, "sky": self.sky_file,
+            "exec": None, "binds": [], "mount": self.mount_tool, "umount": self.umount_tool,
+            "sky": self.sky_file,
             "sky_files": list(SKY_FILES),
             "delegate": None if plan.delegate is None else dataclasses.asdict(plan.delegate),
         }
         if plan.container is not None:
-            assert self.unshare and self.mount_tool and plan.root is not None
+            assert self.unshare and self.mount_tool and self.umount_tool and plan.root is not None
             spec["binds"] = [
                 [self.host(c, plan.root), self.mounts[c]] for c in self.hierarchies()
             ]
@@ -915,7 +930,7 @@ SCENARIOS: Dict[str, Callable[[Lab, str], Plan]] = {
 def scenario(request: pytest.FixtureRequest, lab: Lab, child_env: Dict[str, str]) -> Result:
     needs_tools = SCENARIOS[request.param] in (container_bind, container_cgroupns, moved,
                                                moved_cgroupns)
-    if needs_tools and not (lab.unshare and lab.mount_tool):
+    if needs_tools and not (lab.unshare and lab.mount_tool and lab.umount_tool):
         pytest.skip("the container scenarios need util-linux's unshare and mount")
     result = lab.result(request.param, child_env)
     if result.child["setuid_stragglers"]:
@@ -1041,7 +1056,7 @@ def test_the_kernel_applied_the_scenario(lab: Lab, scenario: Result) -> None:
 def test_moved_process_reports_no_limit(limits: ModuleType, lab: Lab,
                                         child_env: Dict[str, str]) -> None:
     """The issue's case, spelled out: another cgroup's quota is never reported."""
-    if not (lab.unshare and lab.mount_tool):
+    if not (lab.unshare and lab.mount_tool and lab.umount_tool):
         pytest.skip("the container scenarios need util-linux's unshare and mount")
     read = lab.result("moved", child_env).child["limits"][limits.__name__]["read"]
     assert read["cpu_quota"] is None and read["cpu_quota_source"] is None
