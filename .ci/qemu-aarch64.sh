@@ -17,8 +17,8 @@
 # -k "not pure-python" (the compiled core is what this run is about).
 #
 # What it does (everything is cached, a second run only reinstalls the wheel):
-#   * .ci/aarch64/sysroot.py unpacks (dpkg-deb -x, nothing installed) bookworm's
-#     amd64 qemu-user-static, and one arm64 sysroot per Debian suite holding
+#   * .ci/aarch64/sysroot.py unpacks (dpkg-deb -x, nothing installed) trixie's
+#     static amd64 qemu-aarch64 (qemu 10.0), and one arm64 sysroot per Debian suite holding
 #     that suite's CPython and the libraries it needs, resolved from the
 #     suite's Packages index: bullseye 3.9, bookworm 3.11, trixie 3.13, forky
 #     3.14 and 3.15.  Under ${SKYFAST_CACHE:-~/.cache/skyfast-build}/arm64/.
@@ -59,8 +59,9 @@
 # Environment: QEMU_CPU (default max,pauth-impdef=on; see below),
 # SKYFAST_CACHE (downloads and sysroots), SKYFAST_QEMU_SKY=0 (do
 # not install skypilot), SKYFAST_QEMU_BINFMT=0 (wrapper, no binfmt_misc),
-# SKYFAST_DEBIAN_MIRROR, SKYFAST_QEMU_SUITE (suite of qemu-user-static,
-# default bookworm).  Needs root for binfmt_misc; dpkg-deb; flock; network to
+# SKYFAST_DEBIAN_MIRROR, SKYFAST_QEMU_SUITE (the suite qemu comes from,
+# default trixie: bookworm's qemu 7.2 lacks TCGETS2, which forky's glibc uses
+# for termios, so ttys fail under it with ENOSYS).  Needs root for binfmt_misc; dpkg-deb; flock; network to
 # deb.debian.org and PyPI on the first run.  Runs sharing a cache may overlap
 # on different versions (flock on $SKYFAST_CACHE/arm64/.lock while setting up,
 # .lock-cpXY per version).
@@ -353,11 +354,12 @@ run_version() {
     mkdir -p "$pycache"
     export QEMU_LD_PREFIX="$root"
     # trixie's and forky's CPythons are built with -mbranch-protection=standard:
-    # under qemu's default CPU (max) every pointer-authentication instruction runs
-    # the architected QARMA5 cipher in software, which made 3.13-3.15 about 10x
-    # slower than bullseye's and bookworm's 3.9/3.11.  pauth-impdef keeps
+    # under qemu 7.2's default CPU (max) every pointer-authentication instruction
+    # runs the architected QARMA5 cipher in software, which made 3.13-3.15 about
+    # 10x slower than bullseye's and bookworm's 3.9/3.11.  pauth-impdef keeps
     # pointer authentication on (signatures are still checked) with qemu's cheap
-    # implementation-defined algorithm.  Children inherit QEMU_CPU.
+    # implementation-defined algorithm -- qemu 10's default, said here for any
+    # older qemu (SKYFAST_QEMU_SUITE=bookworm).  Children inherit QEMU_CPU.
     export QEMU_CPU="${QEMU_CPU:-max,pauth-impdef=on}"
     export PYTHONPYCACHEPREFIX="$pycache"   # children without -I: keep tests/ free of pycs
     export SKYFAST_REQUIRE_EXTENSIONS=1

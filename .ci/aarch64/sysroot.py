@@ -1,8 +1,8 @@
 """Debian arm64 sysroots and an amd64 qemu-aarch64-static, from .debs (not installed).
 
     python sysroot.py --cache DIR qemu
-        unpack bookworm's amd64 qemu-user-static; print the path of
-        qemu-aarch64-static
+        unpack trixie's amd64 qemu-aarch64 (static; SKYFAST_QEMU_SUITE picks
+        another suite); print its path
     python sysroot.py --cache DIR python SUITE X.Y
         make DIR/arm64/SUITE hold Debian's arm64 CPython X.Y and everything it
         needs to run (Depends/Pre-Depends, recursively); print the sysroot
@@ -253,25 +253,35 @@ def main() -> int:
     cache = args.cache.resolve()
 
     if args.cmd == "qemu":
-        suite = os.environ.get("SKYFAST_QEMU_SUITE", "bookworm")
+        # trixie's qemu 10.0, not bookworm's 7.2: forky's glibc (3.14, 3.15) asks
+        # terminals for their settings with TCGETS2, which 7.2 does not emulate
+        # (os.ttyname and termios then fail with ENOSYS).
+        suite = os.environ.get("SKYFAST_QEMU_SUITE", "trixie")
         root = cache / "qemu" / suite
         exe = root / "usr" / "bin" / "qemu-aarch64-static"
         if not exe.exists():
             index = Index(cache / "debian", suite, "amd64")
-            name = "qemu-user-static"
-            if name not in index.packages:
-                raise SystemExit(f"aarch64-sysroot: no {name} in {suite}/amd64")
-            deb = download(index, name)
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
-            log(f"unpack {deb.name} (qemu-aarch64-static only)")
-            with tempfile.TemporaryDirectory(dir=root, prefix=".unpack-") as tmp:
-                subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
-                found = list(Path(tmp).rglob("qemu-aarch64-static"))
-                if not found:
-                    raise SystemExit(f"aarch64-sysroot: {deb.name} has no qemu-aarch64-static")
-                exe.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(found[0]), exe)
+            # Up to bookworm qemu-user-static holds the static binary; from trixie
+            # on it only links to qemu-user's, which is static itself.
+            for name in ("qemu-user-static", "qemu-user"):
+                if name not in index.packages:
+                    continue
+                deb = download(index, name)
+                with tempfile.TemporaryDirectory(dir=root, prefix=".unpack-") as tmp:
+                    subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+                    bindir = Path(tmp) / "usr" / "bin"
+                    for candidate in (bindir / "qemu-aarch64-static", bindir / "qemu-aarch64"):
+                        if candidate.is_file() and not candidate.is_symlink():
+                            log(f"unpack {deb.name}: {candidate.name}")
+                            exe.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.move(str(candidate), exe)
+                            break
+                if exe.exists():
+                    break
+            else:
+                raise SystemExit(f"aarch64-sysroot: no static qemu-aarch64 in {suite}/amd64")
         print(exe)
         return 0
 
