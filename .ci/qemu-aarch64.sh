@@ -18,10 +18,10 @@
 #
 # What it does (everything is cached, a second run only reinstalls the wheel):
 #   * .ci/aarch64/sysroot.py unpacks (dpkg-deb -x, nothing installed) trixie's
-#     static amd64 qemu-aarch64 (qemu 10.0), and one arm64 sysroot per Debian suite holding
-#     that suite's CPython and the libraries it needs, resolved from the
-#     suite's Packages index: bullseye 3.9, bookworm 3.11, trixie 3.13, forky
-#     3.14 and 3.15.  Under ${SKYFAST_CACHE:-~/.cache/skyfast-build}/arm64/.
+#     static amd64 qemu-aarch64 (qemu 10.0), and one arm64 sysroot per Debian
+#     suite holding that suite's CPython and the libraries it needs, resolved
+#     from the suite's Packages index: bullseye 3.9, bookworm 3.11, trixie
+#     3.13, forky 3.14 and 3.15.  Under ${SKYFAST_CACHE:-~/.cache/skyfast-build}/arm64/.
 #   * Python packages are installed by the HOST's pip for the arm64 ABI
 #     (--target --platform manylinux2014_aarch64 --python-version X.Y
 #     --only-binary=:all:), no pip under emulation: the test dependencies
@@ -61,10 +61,10 @@
 # not install skypilot), SKYFAST_QEMU_BINFMT=0 (wrapper, no binfmt_misc),
 # SKYFAST_DEBIAN_MIRROR, SKYFAST_QEMU_SUITE (the suite qemu comes from,
 # default trixie: bookworm's qemu 7.2 lacks TCGETS2, which forky's glibc uses
-# for termios, so ttys fail under it with ENOSYS).  Needs root for binfmt_misc; dpkg-deb; flock; network to
-# deb.debian.org and PyPI on the first run.  Runs sharing a cache may overlap
-# on different versions (flock on $SKYFAST_CACHE/arm64/.lock while setting up,
-# .lock-cpXY per version).
+# for termios, so ttys fail under it with ENOSYS).  Needs root for
+# binfmt_misc; dpkg-deb; flock; network to deb.debian.org and PyPI on the
+# first run.  Runs sharing a cache may overlap on different versions (flock
+# on $SKYFAST_CACHE/arm64/.lock while setting up, .lock-cpXY per version).
 set -euo pipefail
 
 usage() {
@@ -215,19 +215,16 @@ summary=()
 status=0
 
 host_python_for() {   # a host interpreter of version $1 (for marker evaluation), else the newest there is
-    local c best="" best_v=0 cv
-    for c in "python$1" "$HOME/.pyenv/versions/$1"*/bin/python3; do
-        if command -v "$c" >/dev/null 2>&1 && "$c" -c "import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != tuple(map(int, '$1'.split('.'))))" 2>/dev/null; then
-            echo "$c"; return
-        fi
-    done
     # No exact match (3.14/3.15 here): the newest host Python evaluates markers
     # closest to the target's, and pip on an older one also rejects pins whose
     # Requires-Python it cannot meet itself (networkx>=3.12 for cp315), after
     # backtracking through SkyPilot's tree (for cp315 it never finished).
-    for c in python3 "$HOME"/.pyenv/versions/3.*/bin/python3; do
+    local c cv want best="" best_v=0
+    want="$(IFS=. read -r major minor <<<"$1"; echo $((major * 100 + minor)))"
+    for c in "python$1" "$HOME/.pyenv/versions/$1"*/bin/python3 python3 "$HOME"/.pyenv/versions/3.*/bin/python3; do
         command -v "$c" >/dev/null 2>&1 || continue
         cv="$("$c" -c 'import sys, venv, ensurepip; print(sys.version_info[0] * 100 + sys.version_info[1])' 2>/dev/null)" || continue
+        if [ "$cv" = "$want" ]; then echo "$c"; return; fi
         if [ "$cv" -gt "$best_v" ]; then best="$c"; best_v="$cv"; fi
     done
     echo "${best:-python3}"

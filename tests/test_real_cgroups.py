@@ -346,6 +346,8 @@ class Lab:
         self.mount_tool = shutil.which("mount")
         self.umount_tool = shutil.which("umount")
         self.unshare = shutil.which("unshare")
+        # What the container scenarios need (util-linux): a namespace and mounts in it.
+        self.can_contain = bool(self.unshare and self.mount_tool and self.umount_tool)
 
     # -- paths and files ------------------------------------------------------
 
@@ -545,7 +547,7 @@ class Lab:
             "delegate": None if plan.delegate is None else dataclasses.asdict(plan.delegate),
         }
         if plan.container is not None:
-            assert self.unshare and self.mount_tool and self.umount_tool and plan.root is not None
+            assert self.can_contain and plan.root is not None
             spec["binds"] = [
                 [self.host(c, plan.root), self.mounts[c]] for c in self.hierarchies()
             ]
@@ -930,7 +932,7 @@ SCENARIOS: Dict[str, Callable[[Lab, str], Plan]] = {
 def scenario(request: pytest.FixtureRequest, lab: Lab, child_env: Dict[str, str]) -> Result:
     needs_tools = SCENARIOS[request.param] in (container_bind, container_cgroupns, moved,
                                                moved_cgroupns)
-    if needs_tools and not (lab.unshare and lab.mount_tool and lab.umount_tool):
+    if needs_tools and not lab.can_contain:
         pytest.skip("the container scenarios need util-linux's unshare and mount")
     result = lab.result(request.param, child_env)
     if result.child["setuid_stragglers"]:
@@ -1056,7 +1058,7 @@ def test_the_kernel_applied_the_scenario(lab: Lab, scenario: Result) -> None:
 def test_moved_process_reports_no_limit(limits: ModuleType, lab: Lab,
                                         child_env: Dict[str, str]) -> None:
     """The issue's case, spelled out: another cgroup's quota is never reported."""
-    if not (lab.unshare and lab.mount_tool and lab.umount_tool):
+    if not lab.can_contain:
         pytest.skip("the container scenarios need util-linux's unshare and mount")
     read = lab.result("moved", child_env).child["limits"][limits.__name__]["read"]
     assert read["cpu_quota"] is None and read["cpu_quota_source"] is None
