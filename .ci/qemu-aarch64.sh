@@ -41,8 +41,9 @@
 #     is not) under the name `skyfast-qemu-aarch64-<pid>`, with the F flag (the
 #     kernel keeps qemu open, so the path need not be visible later), and sets
 #     QEMU_LD_PREFIX=SYSROOT, which the children inherit, so qemu finds the
-#     arm64 dynamic loader and libraries.  The registration (and the mount, if
-#     this run made it) is removed when the run ends, however it ends; an
+#     arm64 dynamic loader and libraries.  The registration is removed when
+#     the run ends, however it ends (a mount it needed is made in a mount
+#     namespace of the run's own, and so goes with the run); an
 #     aarch64 handler registered by someone else is left alone (ours, newer,
 #     is tried first while it exists).  Without binfmt_misc (no permission),
 #     sys.executable is a small shell wrapper next to the real interpreter
@@ -75,6 +76,20 @@ usage() {
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 here="$repo/.ci/aarch64"
 [ $# -ge 1 ] || usage
+
+# binfmt_misc keeps its registrations only while it is mounted somewhere:
+# unmounting its last mount clears every entry, other runs' too (a run that
+# mounted it and ended first once cut a parallel run's children off mid-suite).
+# So where the host has it unmounted, a run (as root) goes into a mount
+# namespace of its own and mounts it there, and nobody ever unmounts it: each
+# mount goes with its run's last process, the entries with the last such run.
+BINFMT=/proc/sys/fs/binfmt_misc
+if [ "${SKYFAST_QEMU_BINFMT:-1}" != 0 ] && [ -z "${SKYFAST_QEMU_OWN_MOUNT_NS:-}" ] \
+        && [ ! -e "$BINFMT/register" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null \
+        && unshare --mount true 2>/dev/null; then
+    export SKYFAST_QEMU_OWN_MOUNT_NS=1
+    exec unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" "$@"
+fi
 case "$1" in -h|--help) usage ;; esac
 wheelhouse="$(cd "$1" && pwd)" || { echo "qemu-aarch64: no directory $1" >&2; exit 2; }
 shift
@@ -157,7 +172,6 @@ fi
 qemu="$(python3 "$here/sysroot.py" --cache "$cache" qemu)"
 "$qemu" --version | head -1 >&2
 
-BINFMT=/proc/sys/fs/binfmt_misc
 # One entry per run (the PID in its name), so a run never removes or replaces
 # another's; entries of runs that were killed are removed below.
 BINFMT_NAME="skyfast-qemu-aarch64-$$"
@@ -166,15 +180,11 @@ BINFMT_NAME="skyfast-qemu-aarch64-$$"
 # the child was started with, which is what CPython derives sys.executable from).
 MAGIC='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
 MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
-we_mounted=0
 we_registered=0
 workdir=""
 cleanup() {
     if [ "$we_registered" = 1 ] && [ -e "$BINFMT/$BINFMT_NAME" ]; then
         echo -1 > "$BINFMT/$BINFMT_NAME" 2>/dev/null || log "could not remove $BINFMT/$BINFMT_NAME"
-    fi
-    if [ "$we_mounted" = 1 ]; then
-        umount "$BINFMT" 2>/dev/null || true
     fi
     [ -z "$workdir" ] || rm -rf "$workdir"
 }
@@ -185,7 +195,9 @@ trap 'exit 143' TERM
 use_binfmt=0
 if [ "${SKYFAST_QEMU_BINFMT:-1}" != 0 ]; then
     if [ ! -e "$BINFMT/register" ]; then
-        if mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null; then we_mounted=1; fi
+        # (In this run's own mount namespace, see above; without one -- no
+        # unshare -- the mount stays on the host after the run, on purpose.)
+        mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null || true
     fi
     if [ -w "$BINFMT/register" ]; then
         # Leftovers of killed runs point at a qemu that may be gone: remove them
