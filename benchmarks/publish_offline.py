@@ -11,11 +11,14 @@ another host (links a reader may click, such as a commit's URL, stay).
     python benchmarks/publish_offline.py            # asv publish, then the rewrite
     python benchmarks/publish_offline.py --no-publish --html-dir .asv/html
 
-Needs: apt-get install libjs-jquery libghc-js-flot-data
-libjs-jquery-stupidtable node-blueimp-md5 libjs-bootstrap
-(see benchmarks/dashboard/README.md). Exits non-zero when a file is missing,
-when asv's page asks for an asset this script does not know (a newer asv),
-or when an external load remains.
+The packages (libjs-jquery libghc-js-flot-data libjs-jquery-stupidtable
+node-blueimp-md5 libjs-bootstrap, see benchmarks/dashboard/README.md) are
+used where installed; otherwise their .debs are taken from Debian bookworm
+and unpacked, not installed, under ${SKYFAST_CACHE:-~/.cache/skyfast-build}/
+dashboard/ (as .ci/aarch64/sysroot.py does for the arm64 Pythons).
+Exits non-zero when a file is missing even so, when asv's page asks for an
+asset this script does not know (a newer asv), or when an external load
+remains.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,17 +79,47 @@ EXTERNAL_LOAD = re.compile(
 )
 
 
+DEBIAN_SUITE = "bookworm"  # the versions benchmarks/dashboard/README.md lists
+
+
+def unpacked_packages(packages: List[str]) -> str:
+    """A directory holding PACKAGES unpacked from Debian (downloaded once, cached); its path."""
+    # The Debian index, download, checksum and unpack code of the aarch64 sysroots.
+    sys.path.insert(0, os.path.join(REPO, ".ci", "aarch64"))
+    import sysroot
+
+    cache = Path(os.environ.get("SKYFAST_CACHE", "~/.cache/skyfast-build")).expanduser().resolve()
+    root = cache / "dashboard" / DEBIAN_SUITE
+    # arch: all packages; the amd64 index lists them like any other.  With their
+    # dependencies: bootstrap's fonts/ are links into fonts-glyphicons-halflings.
+    index = sysroot.Index(cache / "debian", DEBIAN_SUITE, "amd64")
+    sysroot.install(index, sysroot.closure(index, packages), root)
+    return str(root)
+
+
 def install_assets(html_dir: str) -> List[str]:
     """Copy every asset into <html_dir>/vendor; returns what is missing (with its package)."""
+    wanted = [(a.target, a.source, a.package) for a in ASSETS] + EXTRAS
+    absent = sorted(
+        {package for _, source, package in wanted if package and not os.path.exists(source)}
+    )
+    root = unpacked_packages(absent) if absent else None
+
+    def where(source: str, package: Optional[str]) -> str:
+        if root and package in absent:
+            return os.path.join(root, source.lstrip("/"))
+        return source
+
+    sources = [(target, where(source, package), package) for target, source, package in wanted]
     missing = [
         f"{source} (Debian package {package or 'none: vendored in benchmarks/dashboard'})"
-        for _, source, package in [(a.target, a.source, a.package) for a in ASSETS] + EXTRAS
+        for _, source, package in sources
         if not os.path.exists(source)
     ]
     if missing:
         return missing
     vendor = os.path.join(html_dir, "vendor")
-    for target, source in [(a.target, a.source) for a in ASSETS] + [e[:2] for e in EXTRAS]:
+    for target, source, _ in sources:
         destination = os.path.join(vendor, target)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         if os.path.isdir(source):
@@ -153,8 +187,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     missing = install_assets(args.html_dir)
     if missing:
         print("missing:\n  " + "\n  ".join(missing), file=sys.stderr)
-        packages = sorted({a.package for a in ASSETS if a.package} | {e[2] for e in EXTRAS})
-        print(f"install them with: apt-get install {' '.join(packages)}", file=sys.stderr)
         return 1
     with open(index, encoding="utf-8") as f:
         html = f.read()
