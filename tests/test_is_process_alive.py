@@ -481,12 +481,18 @@ class NoPidfdServer:
         except BaseException:
             self.close()
             raise
-        # Set on a child that serves nothing (it has exited or is told to): a reason.
+        # The errno pidfd_open fails with in the child; None when the child serves
+        # nothing (it has exited, or no filter can be installed: then `unavailable`
+        # says why and `no_seccomp` whether that is the emulator's refusal).
+        self.refused: Optional[int] = None
+        self.pid = 0  # the child's, once it serves
         self.unavailable: Optional[str] = None
-        if first[0] == "unavailable" or not isinstance(first[0], int):
+        self.no_seccomp = first[0] == "unavailable"
+        if isinstance(first[0], int):
+            self.refused, self.pid = first
+        else:
             self.unavailable = f"{first[0]}: {first[1]}"
             self.close()
-        self.refused, self.pid = first
 
     def ask(
         self,
@@ -521,7 +527,7 @@ def no_pidfd_fixture(
 ) -> Iterator[NoPidfdServer]:
     """A child where pidfd_open fails with ENOSYS or EPERM, so both cores read /proc."""
     server = NoPidfdServer(request.param, child_env)
-    if server.refused == "unavailable":  # qemu-user; covered natively, on every other leg
+    if server.no_seccomp:  # qemu-user; covered natively, on every other leg
         pytest.skip(f"pidfd_open cannot be refused here: {server.unavailable}")
     try:
         # The fallback's condition holds there.
