@@ -17,6 +17,8 @@ import subprocess
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from _guards import HANG_GUARD
+
 # Prepended to every child script: the implementation module, cache off, and fd_table().
 CHILD_PRELUDE = r"""
 import importlib, json, os, sys
@@ -50,7 +52,6 @@ def run_child(
     script: str,
     *args: str,
     env: Mapping[str, str],
-    timeout: float = 120,
     prefix: Tuple[str, ...] = (),
 ) -> Any:
     """Run ``script`` (after CHILD_PRELUDE) in a fresh Python; return its last stdout line as JSON.
@@ -59,7 +60,7 @@ def run_child(
     """
     cmd = [*prefix, sys.executable, "-c", CHILD_PRELUDE + script, module, *args]
     proc = subprocess.run(
-        cmd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+        cmd, env=dict(env), capture_output=True, text=True, timeout=HANG_GUARD, check=False
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     lines = proc.stdout.strip().splitlines()
@@ -94,7 +95,7 @@ def strace_usable() -> Optional[str]:
         return "strace is not installed"
     probe = subprocess.run(
         [exe, "-qq", "-e", "trace=getpid", sys.executable, "-c", "import os; os.getpid()"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=HANG_GUARD, check=False,
     )
     if probe.returncode != 0:
         return f"strace does not work here: {probe.stderr.strip()[:200]}"

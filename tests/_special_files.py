@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any, Callable, Iterator, Optional, Tuple
 
+from _guards import HANG_GUARD
+
 # The child takes a write lease, waits for the kernel's lease-break signal (SIGIO),
 # keeps the lease a moment longer so a reader really waits, then releases it.
 _LEASE_HOLDER = r"""
@@ -40,7 +42,7 @@ class Lease:
         """Whether the holder saw the lease-break signal (waits for the holder to end)."""
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
-        self._proc.wait(timeout=60)
+        self._proc.wait(timeout=HANG_GUARD)
         return line == "breaking\n"
 
 

@@ -10,6 +10,7 @@ import sys
 from typing import Dict, List
 
 import pytest
+from _guards import HANG_GUARD
 
 import skyfast
 from skyfast import limits
@@ -22,12 +23,10 @@ FUNCTIONS = {
 }  # fmt: skip
 
 
-def run_cli(
-    child_env: Dict[str, str], *args: str, timeout: float = 60
-) -> subprocess.CompletedProcess:
+def run_cli(child_env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "skyfast", *args],
-        env=child_env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=child_env, capture_output=True, text=True, timeout=HANG_GUARD, check=False,
     )  # fmt: skip
 
 
@@ -102,14 +101,14 @@ def test_against_skypilot_without_skypilot_exits_2(child_env):
         "sys.exit(main(['bench', '--against', 'skypilot']))"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+                          text=True, timeout=HANG_GUARD, check=False)  # fmt: skip
     assert proc.returncode == 2
     assert "pip install skypilot==0.14.1" in proc.stderr
 
 
 def test_bench_json_to_stdout(child_env):
     """The quick comparison runs end to end: every function measured, no result mismatch."""
-    proc = run_cli(child_env, "bench", "--json", timeout=600)
+    proc = run_cli(child_env, "bench", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)  # JSON only: the table is not printed
     assert doc["settings"]["full"] is False
@@ -165,7 +164,7 @@ def test_info_and_bench_without_psutil(child_env):
         "sys.exit(main(['bench', '--json']))"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
-                          text=True, timeout=600, check=False)  # fmt: skip
+                          text=True, timeout=HANG_GUARD, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
     assert doc["machine"]
@@ -202,7 +201,7 @@ def test_closed_pipe_is_quiet(child_env, command):
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "skyfast", *command], env=child_env, stdout=write_end,
-            stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+            stderr=subprocess.PIPE, text=True, timeout=HANG_GUARD, check=False,
         )  # fmt: skip
     finally:
         os.close(write_end)
@@ -228,7 +227,7 @@ def _info_in_tree(tree: os.PathLike[str], env: Dict[str, str]) -> subprocess.Com
     """
     return subprocess.run(
         [sys.executable, "-S", "-m", "skyfast", "info"], cwd=tree, env=env,
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=HANG_GUARD, check=False,
     )  # fmt: skip
 
 

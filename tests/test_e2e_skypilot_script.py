@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any, Dict
 
 import pytest
+from _guards import HANG_GUARD
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "benchmarks", "e2e_skypilot.py")  # fmt: skip
@@ -45,7 +46,7 @@ def test_inert_for_asv(child_env):
         "print(sorted(m for m in sys.modules if m == 'sky' or m.startswith('sky.')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=HANG_GUARD, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 

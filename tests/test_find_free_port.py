@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from _guards import HANG_GUARD
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -248,7 +249,7 @@ def test_privileged_ports_skipped_as_nobody(impl: ModuleType) -> None:
         [sys.executable, "-c", _NOBODY_SCRIPT, package_root, impl.__name__],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         cwd="/",
     )
     assert result.returncode == 0, result.stderr
@@ -358,7 +359,7 @@ def test_out_of_range_start_raises_emfile_first(
         env=child_env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_GUARD,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+from _guards import HANG_GUARD
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -272,7 +273,7 @@ def run_child(child_env: Dict[str, str], which: str, mounts: Dict[str, str], clo
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, which, json.dumps(mounts), json.dumps(cloud),
          ",".join(map(str, seq)), str(nthreads)],
-        env=child_env, capture_output=True, text=True, timeout=120, check=False,
+        env=child_env, capture_output=True, text=True, timeout=HANG_GUARD, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT:")]

@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import psutil
 import pytest
+from _guards import HANG_GUARD
 from _oracles import spec_limit
 from _reliability import run_child
 from hypothesis import example, given
@@ -610,7 +611,7 @@ def test_bind_mounted_proc_meminfo(child_env, tmp_path, sky):
     if unshare is None:
         pytest.skip("unshare(1) is not installed")
     command = [unshare, "--mount", "--propagation", "private"]
-    probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=60,
+    probe = subprocess.run([*command, "true"], capture_output=True, text=True, timeout=HANG_GUARD,
                            check=False)
     if probe.returncode != 0:
         pytest.skip(f"unshare --mount does not work here: {probe.stderr.strip()[:200]}")
@@ -625,7 +626,7 @@ def test_bind_mounted_proc_meminfo(child_env, tmp_path, sky):
     assert host_line != "MemTotal:        4194304 kB\n", "the host itself has exactly 4 GiB"
 
     proc = subprocess.run([*command, sys.executable, "-c", _BIND_CHILD, str(fake), str(empty)],
-                          env=child_env, capture_output=True, text=True, timeout=300,
+                          env=child_env, capture_output=True, text=True, timeout=HANG_GUARD,
                           check=False)
     try:
         assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"

@@ -9,6 +9,7 @@ import sys
 from typing import Dict, List, Optional
 
 import pytest
+from _guards import HANG_GUARD
 
 import skyfast
 
@@ -32,7 +33,7 @@ def run_python(child_env: Dict[str, str], code: str, extra_env: Optional[Dict[st
     env = dict(child_env)
     env.update(extra_env or {})
     return subprocess.run([sys.executable, *flags, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=HANG_GUARD, check=False)
 
 
 REPORT = (
@@ -255,7 +256,7 @@ def test_after_os_environ_was_replaced(child_env, core_built, sky, implementatio
     if implementation == "cython" and not core_built:
         pytest.skip("the compiled core is not built")
     result = subprocess.run([sys.executable, "-c", _HIJACKED, implementation, replacement],
-                            env=child_env, capture_output=True, text=True, timeout=120)
+                            env=child_env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["functions"] == 12

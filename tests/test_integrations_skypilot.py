@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
+from _guards import HANG_GUARD
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -217,8 +218,8 @@ def test_overlapping_blocks_in_threads(sky, clean_state):
     def worker() -> None:
         try:
             with skypilot.patched():
-                inside.wait(timeout=30)
-                gate.acquire(timeout=30)  # exit one at a time, in any order
+                inside.wait(timeout=HANG_GUARD)
+                gate.acquire(timeout=HANG_GUARD)  # exit one at a time, in any order
                 seen.append(all(getattr(m, k) is getattr(skyfast, k) for m, k in targets(sky)))
         except BaseException as e:  # reported below, in the test's thread
             errors.append(e)
@@ -229,7 +230,7 @@ def test_overlapping_blocks_in_threads(sky, clean_state):
     for _ in range(n):
         gate.release()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=HANG_GUARD)
     assert not errors, errors
     assert seen == [True] * n  # every thread still saw skyfast's functions before its exit
     assert_originals(sky, clean_state)
@@ -257,7 +258,7 @@ def test_concurrent_install_uninstall_never_loses_the_originals(sky, clean_state
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=120)
+            t.join(timeout=HANG_GUARD)
     finally:
         sys.setswitchinterval(saved_interval)
     assert not errors, errors
@@ -319,7 +320,7 @@ def test_importing_the_integration_does_not_import_sky(child_env):
     code = ("import sys, skyfast.integrations.skypilot as s; "
             "print(sorted(m for m in sys.modules if m == 'sky' or m.startswith('sky.')))")
     proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=HANG_GUARD, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
@@ -348,7 +349,7 @@ def test_low_fd_warning_goes_to_skypilots_logger_while_installed(sky, child_env,
                                                                  no_extensions):
     env = dict(child_env, SKYFAST_NO_EXTENSIONS=no_extensions)
     proc = subprocess.run([sys.executable, "-c", _FD_WARNING_CHILD], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=HANG_GUARD, check=False)
     assert proc.returncode == 0, proc.stderr
     installed, implementation, records = json.loads(proc.stdout.splitlines()[-1])
     assert installed is True

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import psutil
 import pytest
+from _guards import HANG_GUARD
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
@@ -49,7 +50,7 @@ def zombie() -> Iterator[int]:
     """The pid of a child that has exited and is not reaped yet (state Z); reaped afterwards."""
     child = _short_child()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_GUARD
         while _proc_state(child.pid) != "Z":
             if time.monotonic() > deadline:
                 pytest.fail(f"child {child.pid} never became a zombie")
@@ -242,7 +243,7 @@ def test_other_users_process(impl: ModuleType) -> None:
         [sys.executable, "-c", _NOBODY_SCRIPT, package_root, impl.__name__, str(os.getpid())],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         cwd="/",
     )
     assert result.returncode == 0, result.stderr
@@ -368,7 +369,7 @@ def leader_exited() -> Iterator[subprocess.Popen[bytes]]:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip().isdigit()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_GUARD
         while not _leader_has_exited(child.pid):
             if time.monotonic() > deadline:
                 pytest.fail(f"child {child.pid}'s main thread never exited")
@@ -386,7 +387,7 @@ def _end_and_keep_zombie(child: subprocess.Popen[bytes]) -> None:
     """Let the child's last thread end it; return once it is a zombie (not reaped)."""
     assert child.stdin is not None
     child.stdin.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + HANG_GUARD
     while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
         if time.monotonic() > deadline:
             pytest.fail(f"child {child.pid} did not exit")

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pytest
+from _guards import HANG_GUARD
 from _oracles import spec_limit
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -1015,7 +1016,7 @@ def test_live_taskset_one_cpu() -> None:
         capture_output=True,
         text=True,
         check=True,
-        timeout=60,
+        timeout=HANG_GUARD,
     )
     assert out.stdout.split() == ["1", "1"]
 

@@ -17,6 +17,7 @@ import sys
 from typing import Any, Dict
 
 import pytest
+from _guards import HANG_GUARD
 
 from skyfast import _kernel
 
@@ -69,7 +70,7 @@ def test_twin_without_linux_apis_matches_skypilot(sky: Any, child_env: Dict[str,
     empty.mkdir()
     env = dict(child_env, SKYFAST_NO_EXTENSIONS="1")
     proc = subprocess.run([sys.executable, "-c", _MAC_LIKE, str(empty)], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_GUARD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     for name, (ours, reference) in rows.items():
@@ -149,10 +150,10 @@ def test_setup_builds_no_extension_off_linux() -> None:
             f"exec(compile(open({str(setup)!r}).read(), 'setup.py', 'exec'))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFAST_")}
     proc = subprocess.run([sys.executable, "-c", code], cwd=setup.parent, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_GUARD)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "compiled core is Linux-only" in proc.stderr
     env["SKYFAST_REQUIRE_EXTENSIONS"] = "1"
     proc = subprocess.run([sys.executable, "-c", code], cwd=setup.parent, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_GUARD)
     assert proc.returncode != 0 and "Linux-only" in proc.stderr

@@ -12,6 +12,7 @@ import sys
 from typing import Any, List, Tuple
 
 import pytest
+from _guards import HANG_GUARD
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -376,7 +377,7 @@ def test_assertions_hold_under_python_O(tmp_path, child_env, core_built):
     modules = ["skyfast._core_py"] + (["skyfast._core"] if core_built else [])
     proc = subprocess.run(
         [sys.executable, "-O", "-c", _O_SCRIPT, ",".join(modules), path, missing],
-        env=child_env, capture_output=True, text=True, timeout=60, check=False,
+        env=child_env, capture_output=True, text=True, timeout=HANG_GUARD, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -42,6 +42,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from _guards import HANG_GUARD
 
 pytestmark = pytest.mark.real_cgroups
 
@@ -585,7 +586,7 @@ class Lab:
             self.join(pid, plan.move)
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        out, err = proc.communicate(timeout=300)  # a guard against a hang, not a measure
+        out, err = proc.communicate(timeout=HANG_GUARD)
         self.children.remove(proc)
         assert proc.returncode == 0, err
         return json.loads(out.splitlines()[-1])

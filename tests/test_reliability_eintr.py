@@ -71,7 +71,7 @@ def test_signal_storm_changes_nothing(impl: ModuleType, child_env: Dict[str, str
     lines = tmp_path / "lines"
     lines.write_bytes(b"head\n" + b"L" * (1 << 20) + b"\n" + b"short line\n" * 1000)
     script = "import time\n" + _STORM
-    out = run_child(impl.__name__, script, str(f), str(lines), env=child_env, timeout=300)
+    out = run_child(impl.__name__, script, str(f), str(lines), env=child_env)
     assert out["bad"] == []
     assert out["tty_ok"] is True
     # The storm really ran during the calls (hundreds of ticks; the exact count is
@@ -108,7 +108,7 @@ def test_ctrl_c_interrupts_a_long_hash(impl: ModuleType, child_env: Dict[str, st
     big = tmp_path / "sparse"
     with open(big, "wb") as f:
         f.truncate(4 << 30)  # sparse: reads return zeros at memory speed, hashing takes s
-    out = run_child(impl.__name__, _CTRL_C, str(big), env=child_env, timeout=300)
+    out = run_child(impl.__name__, _CTRL_C, str(big), env=child_env)
     assert out["outcome"] == "interrupted"
     assert out["leak"] is False
     # Interrupted at all proves the signal is checked between blocks (4 GiB take

@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from _guards import HANG_GUARD
 from _reliability import fd_flags, fd_table, run_child, strace_calls, strace_usable
 
 CALLS = 10_000
@@ -197,8 +198,7 @@ def short_tmp() -> Iterator[str]:
 
 def test_no_descriptor_leaks(impl: ModuleType, child_env: Dict[str, str], short_tmp: str) -> None:
     """10,000 calls per function, failures included, leave /proc/self/fd unchanged."""
-    out = run_child(impl.__name__, _COUNT, short_tmp, "count", str(CALLS), env=child_env,
-                    timeout=300)
+    out = run_child(impl.__name__, _COUNT, short_tmp, "count", str(CALLS), env=child_env)
     assert out["after"] == out["before"]
     for name, row in out["report"].items():
         kinds = row["kinds"]
@@ -250,8 +250,8 @@ def test_every_descriptor_is_cloexec_strace(
     log = os.path.join(short_tmp, "strace.log")
     # No -f: the calls run in the main thread, which is all strace traces then.
     prefix = ("strace", "-qq", "-s", "200", "-o", log, "-e", "trace=" + ",".join(_TRACED))
-    assert run_child(impl.__name__, _TRACE, short_tmp, "trace", env=child_env, prefix=prefix,
-                     timeout=300) == "done"
+    out = run_child(impl.__name__, _TRACE, short_tmp, "trace", env=child_env, prefix=prefix)
+    assert out == "done"
     with open(log) as f:
         text = f.read()
     calls = strace_calls(text, "SFBEGIN", "SFEND")
@@ -285,7 +285,7 @@ def test_hash_file_descriptor_is_cloexec_while_blocked(impl: ModuleType) -> None
     thread.start()
     try:
         found = None
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_GUARD
         while found is None and time.monotonic() < deadline:
             for name in set(os.listdir("/proc/self/fd")) - before:
                 try:

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, Dict, List
 
 import pytest
+from _guards import HANG_GUARD
 
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
@@ -30,7 +31,7 @@ def test_import_keeps_the_gil_off(child_env: Dict[str, str], core_built: bool) -
             "assert not sys._is_gil_enabled(), 'importing skyfast enabled the GIL'\n")
     env = {k: v for k, v in child_env.items() if k != "PYTHON_GIL"}
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=HANG_GUARD)
     assert core_built and proc.returncode == 0, proc.stderr
 
 

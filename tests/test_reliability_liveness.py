@@ -31,6 +31,7 @@ from typing import Dict
 
 import psutil
 import pytest
+from _guards import HANG_GUARD
 from _reliability import run_child, strace_calls, strace_usable
 
 _RECORDER = r"""
@@ -81,7 +82,7 @@ def test_non_positive_pids_send_no_signal(impl: ModuleType, child_env: Dict[str,
             [sys.executable, "-c", "import os, sys; os.setpgid(0, int(sys.argv[1])); "
              "os.execv(sys.executable, [sys.executable] + sys.argv[2:])", str(pgid),
              "-c", _caller_source(), impl.__name__, str(pgid)],
-            env=child_env, capture_output=True, text=True, timeout=60, check=False)
+            env=child_env, capture_output=True, text=True, timeout=HANG_GUARD, check=False)
         assert inside.returncode == 0, inside.stderr
         out = json.loads(inside.stdout.splitlines()[-1])
         assert out["pgid"] == pgid
