@@ -80,13 +80,12 @@ here="$repo/.ci/aarch64"
 # binfmt_misc keeps its registrations only while it is mounted somewhere:
 # unmounting its last mount clears every entry, other runs' too (a run that
 # mounted it and ended first once cut a parallel run's children off mid-suite).
-# So where the host has it unmounted, a run (as root) goes into a mount
+# So where the host has it unmounted, a run that may (root) goes into a mount
 # namespace of its own and mounts it there, and nobody ever unmounts it: each
 # mount goes with its run's last process, the entries with the last such run.
 BINFMT=/proc/sys/fs/binfmt_misc
 if [ "${SKYFAST_QEMU_BINFMT:-1}" != 0 ] && [ -z "${SKYFAST_QEMU_OWN_MOUNT_NS:-}" ] \
-        && [ ! -e "$BINFMT/register" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null \
-        && unshare --mount true 2>/dev/null; then
+        && [ ! -e "$BINFMT/register" ] && unshare --mount true 2>/dev/null; then
     export SKYFAST_QEMU_OWN_MOUNT_NS=1
     exec unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" "$@"
 fi
