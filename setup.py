@@ -55,8 +55,22 @@ def _extensions():
     return cythonize([ext, limits], compiler_directives=directives)
 
 
+# The start-up activation (docs/skypilot.md): installed at the top of
+# site-packages, where site.py reads .pth and .start files.
+STARTUP_FILES = ["_skyfast_startup.py", "skyfast_skypilot.pth", "skyfast_skypilot.start"]
+
+
 def main() -> None:
     from setuptools.command.build_ext import build_ext
+    from setuptools.command.build_py import build_py
+
+    class build_py_with_startup(build_py):
+        """Also puts the start-up files at the root of the wheel."""
+
+        def run(self):
+            super().run()
+            for name in STARTUP_FILES:
+                self.copy_file(os.path.join("startup", name), os.path.join(self.build_lib, name))
 
     class build_ext_optional(build_ext):
         """A compiler failure falls back to pure Python, unless the extension is required."""
@@ -69,7 +83,8 @@ def main() -> None:
                     raise
                 print(f"skyfast: building {ext.name} failed, using pure Python", file=sys.stderr)
 
-    setup(ext_modules=_extensions(), cmdclass={"build_ext": build_ext_optional})
+    setup(ext_modules=_extensions(),
+          cmdclass={"build_ext": build_ext_optional, "build_py": build_py_with_startup})
 
 
 main()
