@@ -259,7 +259,9 @@ def _patch_modules(modules: List[ModuleType], via: str) -> List[Verdict]:
         for verdict in _verdicts(module.__name__, _module_source(module)):
             if (module.__name__, verdict.name) in _saved:
                 continue
-            if not verdict.verified or not hasattr(module, verdict.name):
+            if verdict.verified and not hasattr(module, verdict.name):
+                verdict = verdict._replace(verified=False, reason="missing")
+            if not verdict.verified:
                 refused.append(verdict)
                 continue
             replacement = getattr(skyfast, verdict.name)
@@ -312,6 +314,7 @@ def _import_sky_modules() -> List[ModuleType]:
         with warnings.catch_warnings():
             # SkyPilot's import-time deprecation notices are not the caller's business.
             warnings.simplefilter("ignore", DeprecationWarning)
+            importlib.import_module("sky")
             return [importlib.import_module(name) for name in UPSTREAM_NAMES]
     except ImportError as e:
         raise ImportError(
