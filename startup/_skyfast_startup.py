@@ -35,7 +35,10 @@ VARIABLE = "SKYFAST_SKYPILOT"
 OFF_WORDS = ("", "0", "false", "no")
 WATCHED = frozenset(("sky.utils.common_utils", "sky.utils.subprocess_utils"))
 
-_ran = False
+# Which file started the hook ("pth" or "start"), and how often it was called:
+# a venv on 3.14 reads each .pth twice, so run() is idempotent.
+started_by: Optional[str] = None
+calls = 0
 _warned = False
 
 
@@ -43,12 +46,13 @@ def enabled() -> bool:
     return os.environ.get(VARIABLE, "").strip().lower() not in OFF_WORDS
 
 
-def run() -> None:
-    """The start-up entry point: idempotent (a venv on 3.14 reads each .pth twice)."""
-    global _ran
-    if _ran:
+def run(origin: str = "start") -> None:
+    """The start-up entry point (``origin``: the file that calls it)."""
+    global started_by, calls
+    calls += 1
+    if started_by is not None:
         return
-    _ran = True
+    started_by = origin
     try:
         if enabled():
             sys.meta_path.insert(0, PostImportFinder())
