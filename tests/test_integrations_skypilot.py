@@ -304,7 +304,8 @@ def test_check_without_skypilot_raises_import_error(monkeypatch):
 
 def test_verified_releases_are_listed():
     assert "skypilot==0.14.1" in skypilot.VERIFIED_RELEASES
-    assert all(r.startswith(("skypilot==", "skypilot-nightly==")) for r in skypilot.VERIFIED_RELEASES)
+    prefixes = ("skypilot==", "skypilot-nightly==")
+    assert all(r.startswith(prefixes) for r in skypilot.VERIFIED_RELEASES)
 
 
 def test_without_skypilot_install_raises_import_error(sky, clean_state, monkeypatch):

@@ -182,7 +182,8 @@ _SKY_OWN = r"""
 import json, warnings
 warnings.simplefilter("ignore", DeprecationWarning)
 from sky.utils import common_utils, subprocess_utils
-print(json.dumps([common_utils.get_cpu_count.__module__, subprocess_utils.get_parallel_threads.__module__,
+print(json.dumps([common_utils.get_cpu_count.__module__,
+                  subprocess_utils.get_parallel_threads.__module__,
                   common_utils.get_cpu_count() >= 1]))
 """
 
@@ -198,7 +199,7 @@ def test_a_failure_in_the_hook_warns_once_and_leaves_skypilot(sky, child_env, tm
 
 
 def altered_sky(tmp_path: Path, sky_dir: str, function: str) -> Path:
-    """A copy of the installed ``sky`` package (symlinks) whose common_utils has ``function`` changed."""
+    """The installed ``sky`` package as symlinks, but ``function`` in common_utils changed."""
     root = tmp_path / "altered"
     shutil.copytree(sky_dir, root / "sky", symlinks=True, copy_function=os.symlink)
     target = root / "sky" / "utils" / "common_utils.py"
@@ -207,7 +208,8 @@ def altered_sky(tmp_path: Path, sky_dir: str, function: str) -> Path:
     marker = f"def {function}("
     assert source.count(marker) == 1
     head, tail = source.split(marker)
-    tail = tail.replace(":\n", ":\n    _altered = True\n", 1)  # a statement as the body's first line
+    # One more statement at the top of the function's body.
+    tail = tail.replace(":\n", ":\n    _altered = True\n", 1)
     target.write_text(head + marker + tail)
     for cached in (root / "sky" / "utils" / "__pycache__").glob("common_utils.*"):
         cached.unlink()
