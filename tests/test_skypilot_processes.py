@@ -1,6 +1,7 @@
 """SKYFAST_SKYPILOT in SkyPilot's real processes: a local API server, its workers, the CLI.
 
 Starts ``sky api start`` (HOME in a temporary directory, a free loopback port),
+with ``SKYFAST_SKYPILOT`` on, unset, or skyfast listed in ``~/.sky/plugins.yaml``,
 sends ``sky status`` and ``sky api status`` through it, and stops it.  Two
 witnesses, each able to catch the other out:
 
@@ -26,7 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 import pytest
 from _guards import HANG_GUARD
@@ -48,6 +49,11 @@ class Seen:
         self.cmdlines: List[str] = []
         self.exe: Optional[str] = None
         self.core_mapped = False
+
+    @property
+    def cmdline(self) -> str:
+        """The last one: a spawned child shows its parent's until it execs."""
+        return self.cmdlines[-1] if self.cmdlines else ""
 
     def __repr__(self) -> str:
         return f"<pid {self.pid} {self.cmdlines} core mapped: {self.core_mapped}>"
@@ -115,6 +121,7 @@ class Run:
         self.poller = poller
         self.trace = trace
         self.cli = cli
+        self.before_stop: Optional[Set[int]] = None
 
     def records(self, pid: int) -> List[dict]:
         path = self.trace / f"{pid}.jsonl"
@@ -122,14 +129,16 @@ class Run:
             return []
         return [json.loads(line) for line in path.read_text().splitlines()]
 
-    def python_processes(self) -> List[Seen]:
+    def python_processes(self, before_stop: bool = True) -> List[Seen]:
         python = os.path.realpath(sys.executable)
-        return [s for s in self.poller.seen.values() if s.exe == python]
+        pids = self.before_stop if before_stop and self.before_stop is not None else None
+        return [s for s in list(self.poller.seen.values())
+                if s.exe == python and (pids is None or s.pid in pids)]
 
-    def sky_processes(self) -> List[Seen]:
+    def sky_processes(self, before_stop: bool = True) -> List[Seen]:
         """The Python processes that run SkyPilot: all but multiprocessing's resource tracker."""
-        return [s for s in self.python_processes()
-                if not any(RESOURCE_TRACKER in c for c in s.cmdlines)]
+        return [s for s in self.python_processes(before_stop)
+                if RESOURCE_TRACKER not in s.cmdline]
 
 
 def _core_path() -> Optional[str]:
@@ -145,13 +154,24 @@ def startup_hook_installed() -> None:
     assert (site / "skyfast_skypilot.pth").is_file(), f"no skyfast_skypilot.pth in {site}"
 
 
-def sky_session(tmp_path: Path, child_env: Dict[str, str], enabled: bool) -> Run:
-    """Start the server, send two requests, stop it; what the poller and the trace saw."""
+def sky_session(tmp_path: Path, child_env: Dict[str, str], enabled: bool,
+                plugin: bool = False,
+                settled: Optional[Callable[[Run], bool]] = None) -> Run:
+    """Start the server, send two requests, stop it; what the poller and the trace saw.
+
+    Before stopping, waits (bounded by the hang guard) until ``settled(run)``: a
+    process that SkyPilot starts as it shuts down and kills mid-import is no
+    evidence either way, so the assertions are about the processes seen up to then.
+    """
     marker = f"SKYFAST_TEST_RUN={uuid.uuid4().hex}"
     trace = tmp_path / "trace"
     trace.mkdir()
     home = tmp_path / "home"
     home.mkdir()
+    if plugin:
+        (home / ".sky").mkdir()
+        (home / ".sky" / "plugins.yaml").write_text(
+            "plugins:\n  - class: skyfast.integrations.skypilot_plugin.SkyfastPlugin\n")
     env = dict(child_env, HOME=str(home), SKYFAST_SKYPILOT_TRACE=str(trace),
                SKYPILOT_API_SERVER_LOCAL_PORT=str(free_port()),
                SKYPILOT_DISABLE_USAGE_COLLECTION="1")
@@ -160,35 +180,52 @@ def sky_session(tmp_path: Path, child_env: Dict[str, str], enabled: bool) -> Run
         env["SKYFAST_SKYPILOT"] = "1"
     poller = ProcPoller(marker.encode(), _core_path())
     poller.start()
-    cli: List[int] = []
+    run = Run(poller, trace, [])
     try:
-        cli.append(run_sky(env, "api", "start"))
-        cli.append(run_sky(env, "status"))
-        cli.append(run_sky(env, "api", "status"))
+        run.cli.append(run_sky(env, "api", "start"))
+        run.cli.append(run_sky(env, "status"))
+        run.cli.append(run_sky(env, "api", "status"))
+        deadline = time.monotonic() + HANG_GUARD
+        while settled is not None and not settled(run):
+            assert time.monotonic() < deadline, f"never settled: {run.sky_processes()}"
+            time.sleep(0.1)
+        run.before_stop = set(poller.seen)
     finally:
         subprocess.run([str(SKY), "api", "stop"], env=env, capture_output=True,
                        timeout=HANG_GUARD, check=False)
         deadline = time.monotonic() + HANG_GUARD
         while time.monotonic() < deadline:
-            poller.poll()
             if not poller.alive:
                 break
             time.sleep(0.1)
         poller.stopping.set()
         poller.join(HANG_GUARD)
-    return Run(poller, trace, cli)
+        poller.poll()
+    return run
+
+
+def all_patched(run: Run) -> bool:
+    """Every SkyPilot process alive now has both modules patched and the core mapped."""
+    alive = set(run.poller.alive)
+    for seen in run.sky_processes(before_stop=False):
+        if seen.pid not in alive:
+            continue
+        patched = {r["module"] for r in run.records(seen.pid) if r["event"] == "patched"}
+        if patched != set(skypilot.UPSTREAM_NAMES):
+            return False
+        if run.poller.core_path and not seen.core_mapped:
+            return False
+    return True
 
 
 def test_every_skypilot_process_calls_skyfast(tmp_path, child_env, startup_hook_installed):
-    run = sky_session(tmp_path, child_env, enabled=True)
+    run = sky_session(tmp_path, child_env, enabled=True, settled=all_patched)
     processes = run.sky_processes()
     kinds = {
         "cli": [s for s in processes if s.pid in run.cli],
-        "server": [s for s in processes
-                   if any("sky.server.server" in c for c in s.cmdlines)],
+        "server": [s for s in processes if "sky.server.server" in s.cmdline],
         # multiprocessing spawn children: the uvicorn worker and the request executors.
-        "spawned worker": [s for s in processes
-                           if any("multiprocessing.spawn" in c for c in s.cmdlines)],
+        "spawned worker": [s for s in processes if "multiprocessing.spawn" in s.cmdline],
     }
     for kind, found in kinds.items():
         assert found, f"the poller saw no {kind} process: {processes}"
@@ -209,7 +246,7 @@ def test_every_skypilot_process_calls_skyfast(tmp_path, child_env, startup_hook_
         if run.poller.core_path:
             assert seen.core_mapped, f"{what}: skyfast's core never mapped"
     # Every trace file belongs to a process the kernel showed us (or a fork of one).
-    pids = {s.pid for s in run.python_processes()}
+    pids = {s.pid for s in run.python_processes(before_stop=False)}
     for path in run.trace.iterdir():
         records = [json.loads(line) for line in path.read_text().splitlines()]
         pid = int(path.stem)
@@ -219,9 +256,28 @@ def test_every_skypilot_process_calls_skyfast(tmp_path, child_env, startup_hook_
 def test_unset_no_skypilot_process_imports_skyfast(tmp_path, child_env,
                                                    startup_hook_installed):
     run = sky_session(tmp_path, child_env, enabled=False)
-    processes = run.sky_processes()
-    assert any(any("sky.server.server" in c for c in s.cmdlines) for s in processes)
+    processes = run.sky_processes(before_stop=False)
+    assert any("sky.server.server" in s.cmdline for s in processes)
     assert len([s for s in processes if s.pid in run.cli]) == 3
     assert list(run.trace.iterdir()) == []
     if run.poller.core_path:
         assert not [s for s in processes if s.core_mapped]
+
+
+def test_plugin_reaches_the_server_and_its_executors_not_the_cli(tmp_path, child_env,
+                                                                 startup_hook_installed):
+    """SkyPilot loads plugins in the server's main process, uvicorn and the executors only."""
+    run = sky_session(tmp_path, child_env, enabled=False, plugin=True)
+    processes = run.sky_processes()
+    reached = {}
+    for seen in processes:
+        records = run.records(seen.pid)
+        assert {r["via"] for r in records if r["event"] == "patched"} <= {"plugin"}, seen
+        patched = {r["module"] for r in records if r["event"] == "patched"}
+        if patched:
+            assert patched == set(skypilot.UPSTREAM_NAMES), seen
+            reached[seen.pid] = seen
+    assert [s for s in reached.values() if "sky.server.server" in s.cmdline], processes
+    assert len([s for s in reached.values() if "multiprocessing.spawn" in s.cmdline]) >= 2
+    for pid in run.cli:
+        assert run.records(pid) == []
