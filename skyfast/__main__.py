@@ -71,6 +71,7 @@ def info_lines() -> List[str]:
         if name in os.environ:
             rows.append((f"${name}", repr(os.environ[name])))
     rows.extend(_limits_rows())
+    rows.extend(_skypilot_rows())
     width = max(len(k) for k, _ in rows)
     return [f"{k:<{width}}  {v}" for k, v in rows]
 
@@ -101,6 +102,39 @@ def _limits_rows() -> List[Tuple[str, str]]:
     for field, value in vars(found).items():
         rows.append((f"  {field}", repr(value)))
     return rows
+
+
+def _skypilot_rows() -> List[Tuple[str, str]]:
+    """Which SkyPilot is installed, which of its functions skyfast would replace, and whether
+    the start-up activation is on -- read from files, without importing SkyPilot."""
+    import importlib.metadata
+    import importlib.util
+
+    from .integrations import skypilot
+
+    activation = "on" if env_flag("SKYFAST_SKYPILOT") else "off"
+    if importlib.util.find_spec("_skyfast_startup") is None:
+        activation += " (start-up files not installed: an editable install?)"
+    rows = [("$SKYFAST_SKYPILOT", activation)]
+    try:
+        verdicts = skypilot.check()
+    except ImportError:
+        return [("SkyPilot", "not installed"), *rows]
+    except Exception as e:  # never fatal for a report
+        return [("SkyPilot", f"error: {type(e).__name__}: {e}"), *rows]
+    versions = []
+    for dist in ("skypilot", "skypilot-nightly"):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    left = [f"{v.name} ({v.reason})" for v in verdicts.values() if not v.verified]
+    verified = len(verdicts) - len(left)
+    summary = f"{verified} of {len(verdicts)} verified, replaced when switched on"
+    if left:
+        summary += f"; left alone: {', '.join(left)}"
+    return [("SkyPilot", ", ".join(versions) or "installed (no distribution metadata)"),
+            ("SkyPilot functions", summary), *rows]
 
 
 class _Progress:

@@ -94,6 +94,21 @@ def test_info_shows_the_pod_variables(child_env):
     assert rows["get_cpu_count()"] == "3"
 
 
+@pytest.mark.reference
+@pytest.mark.parametrize("value", ["1", "0", None])
+def test_info_shows_skypilot_and_the_activation(sky, child_env, value):
+    env = {k: v for k, v in child_env.items() if k != "SKYFAST_SKYPILOT"}
+    if value is not None:
+        env["SKYFAST_SKYPILOT"] = value
+    proc = run_cli(env, "info")
+    assert proc.returncode == 0, proc.stderr
+    rows = report(proc.stdout)
+    assert rows["SkyPilot"].startswith("skypilot")
+    assert rows["SkyPilot"].endswith(f" {sys.modules['sky'].__version__}")  # read without import
+    assert rows["SkyPilot functions"] == "10 of 10 verified, replaced when switched on"
+    assert rows["$SKYFAST_SKYPILOT"] == ("on" if value == "1" else "off")
+
+
 def test_against_skypilot_without_skypilot_exits_2(child_env):
     code = (
         "import sys; sys.modules['sky'] = None\n"  # as if SkyPilot were not installed
