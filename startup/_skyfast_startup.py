@@ -19,12 +19,12 @@ Nothing here may break SkyPilot or the interpreter: any failure warns once and
 leaves SkyPilot's modules as they are.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
-TYPE_CHECKING = False  # typing is not imported at start-up; type checkers read this as true
+# Neither typing nor __future__ is imported at start-up (annotations are strings);
+# type checkers read this as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import ModuleType
@@ -37,7 +37,7 @@ WATCHED = frozenset(("sky.utils.common_utils", "sky.utils.subprocess_utils"))
 
 # Which file started the hook ("pth" or "start"), and how often it was called:
 # a venv on 3.14 reads each .pth twice, so run() is idempotent.
-started_by: Optional[str] = None
+started_by = None  # type: Optional[str]
 calls = 0
 _warned = False
 
@@ -63,8 +63,8 @@ def run(origin: str = "start") -> None:
 class PostImportFinder:
     """Finds the watched modules through the other finders; patches them after they run."""
 
-    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None,
-                  target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
+    def find_spec(self, fullname: str, path: "Optional[Sequence[str]]" = None,
+                  target: "Optional[ModuleType]" = None) -> "Optional[ModuleSpec]":
         if fullname not in WATCHED:
             return None
         try:
@@ -84,13 +84,13 @@ class PostImportFinder:
 class PatchAfterExec:
     """A loader that runs the real loader, puts it back on the module, then patches."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: "Any") -> None:
         self.loader = loader
 
-    def create_module(self, spec: ModuleSpec) -> Optional[ModuleType]:
+    def create_module(self, spec: "ModuleSpec") -> "Optional[ModuleType]":
         return self.loader.create_module(spec)  # type: ignore[no-any-return]
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: "ModuleType") -> None:
         # The module keeps no trace of this wrapper: inspect, importlib.resources
         # and reload see SkyPilot's own loader.
         module.__loader__ = self.loader
