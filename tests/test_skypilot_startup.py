@@ -62,10 +62,14 @@ def installed() -> None:
         assert (site / name).is_file(), f"{name} is not beside {_skyfast_startup.__file__}"
 
 
-def test_off_words_are_skyfasts_flag_words():
+def test_off_words_and_modules_are_skyfasts():
+    """The start-up module cannot import skyfast: its two copies of facts must match."""
     import _skyfast_startup
 
+    from skyfast.integrations import skypilot
+
     assert _skyfast_startup.OFF_WORDS == _common._FALSE_WORDS
+    assert _skyfast_startup.WATCHED == set(skypilot.UPSTREAM_NAMES)
 
 
 @pytest.mark.parametrize("value", [None, "", "0", "false", "No ", "FALSE"])
