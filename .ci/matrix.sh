@@ -10,7 +10,10 @@
 # 3. the free-threaded 3.13t (built by .ci/build-python-ft.sh): the suite with the
 #    GIL off, against a build from source (no cp313t wheel is released);
 # 4. aarch64 under qemu-user with Debian's arm64 CPythons: every aarch64 wheel,
-#    the whole suite (two versions at a time).
+#    the whole suite (two versions at a time);
+# 5. every SkyPilot release skyfast lists as verified (.ci/skypilot-releases.sh
+#    --full, the cp311 x86_64 wheel): the fingerprint rule, and the reference
+#    tests of the whole suite, both implementations, against each release.
 #
 # Prints a markdown table (Python, wheel, result, seconds) and writes it to
 # OUTDIR/matrix.md; docs/platforms.md records the latest one.  Keeps going after a
@@ -69,6 +72,16 @@ for version in 3.9 3.10 3.11 3.12 3.13; do
     fi
     run "$version x86_64" "cp${version/./} wheel" env PYTHON="$exe" bash "$repo/.ci/wheel-check.sh" "$house"
 done
+
+# The fingerprint rule and the reference tier against each verified SkyPilot release.
+exe="$(find_python 3.11)"
+cp311=("$house"/skyfast-*-cp311-cp311-manylinux2014_x86_64*.whl)
+if [ -n "$exe" ] && [ -f "${cp311[0]}" ]; then
+    run "3.11 x86_64 skypilot-releases" "cp311 wheel, each verified SkyPilot" \
+        env PYTHON="$exe" bash "$repo/.ci/skypilot-releases.sh" --full --wheel "${cp311[0]}"
+else
+    rows+=("| 3.11 x86_64 skypilot-releases | - | no Python 3.11 or no cp311 wheel | FAIL | 0 |"); status=1
+fi
 
 bash "$repo/.ci/forky-chroot.sh" setup >"$out/log-forky-setup.txt" 2>&1 || status=1
 for version in 3.14 3.15; do
