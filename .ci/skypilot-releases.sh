@@ -65,12 +65,13 @@ if [ -n "$wheel" ]; then
     [ -f "$wheel" ] || { echo "no such wheel: $wheel" >&2; exit 2; }
     wheel="$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")"
 fi
-if [ ${#releases[@]} -eq 0 ]; then
-    mapfile -t releases < <("$python" -c '
+mapfile -t verified_list < <("$python" -c '
 import runpy, sys
 print("\n".join(runpy.run_path(sys.argv[1])["VERIFIED_RELEASES"]))' \
-        "$repo/skyfast/integrations/_verified.py")
-    [ ${#releases[@]} -gt 0 ] || { echo "no VERIFIED_RELEASES read from _verified.py" >&2; exit 2; }
+    "$repo/skyfast/integrations/_verified.py")
+[ ${#verified_list[@]} -gt 0 ] || { echo "no VERIFIED_RELEASES read from _verified.py" >&2; exit 2; }
+if [ ${#releases[@]} -eq 0 ]; then
+    releases=("${verified_list[@]}")
 fi
 for release in "${releases[@]}"; do
     # Pinned: the cache is keyed by the release, and the venv is checked against its version.
@@ -253,8 +254,15 @@ for release in "${releases[@]}"; do
                 step "$release: differential smoke ($([ "$full" = 1 ] && echo "--full: all of tests/, both implementations" || echo "ten functions + integration, compiled legs"))"
                 log="$work/pytest-$release.log"
                 # (Not env(1): the venv's path has an '=' in it.)
+                # A release not yet listed is a candidate: the reference fixture takes it
+                # even where its code changed, so the differential tests can vet that code.
+                candidate=1
+                for listed in "${verified_list[@]}"; do
+                    [ "$listed" = "$release" ] && candidate=0
+                done
                 (cd "$work/run" && unset SKYFAST_SKYPILOT SKYFAST_SKYPILOT_TRACE \
                     && export SKYFAST_REQUIRE_EXTENSIONS=1 \
+                    && if [ "$candidate" = 1 ]; then export SKYFAST_REFERENCE_CANDIDATE=1; fi \
                     && "$dir/venv/bin/python" -I -m pytest -p no:cacheprovider -q "${selection[@]}") \
                     2>&1 | tee "$log"
                 rc=${PIPESTATUS[0]}

@@ -152,8 +152,11 @@ def sky() -> Any:
     # Any release whose ten functions are the code the contract names (0.14.1's,
     # unchanged since 0.11) is a reference; .ci/skypilot-releases.sh runs the
     # differential tests against each verified release.
+    # SKYFAST_REFERENCE_CANDIDATE=1 (set by that script for a release not yet
+    # listed) lets the differential tests vet a release whose code changed.
     changed = [v for v in skypilot.check().values() if not v.verified]
-    assert not changed, f"the installed SkyPilot is not a verified reference: {changed}"
+    if not os.environ.get("SKYFAST_REFERENCE_CANDIDATE"):
+        assert not changed, f"the installed SkyPilot is not a verified reference: {changed}"
 
     class Reference:
         common = common_utils
