@@ -54,6 +54,11 @@ cdef extern from "Python.h":
     void PyList_SET_ITEM(object lst, Py_ssize_t i, object item)
     void Py_INCREF(object o)
 
+cdef extern from "_sf_mem.h":
+    # statfs(2) tells the kernel's procfs from an overlay; sysinfo(2) is its MemTotal.
+    int sf_procfs_memtotal(const char *path, unsigned long long *bytes) nogil
+
+
 cdef extern from "_sf_sys.h":
     void sf_set_errno(int e) nogil
     int sf_getpid() nogil
@@ -407,8 +412,8 @@ cdef object _cgroup_cpu_quota():
         text = _read_small(_cg_cpu_max)
         return None if text is None else _kernel.cpu_max_cores(text)
     quota = _read_small(_cg_cfs_quota)
-    if quota is None:
-        return None
+    if quota is None or not _kernel.cfs_quota_may_limit(quota):
+        return None   # no quota (-1): the period cannot change that, so it is not read
     period = _read_small(_cg_cfs_period)
     return None if period is None else _kernel.cfs_cores(quota, period)
 
@@ -450,12 +455,18 @@ def get_cpu_count():
 cdef double _host_mem_gib() except? -1.0:
     """min(MemTotal, cgroup limit) / 2**30, cached."""
     cdef double gib
+    cdef unsigned long long kernel_total
     if _cached_float(&_host_mem_entry, &gib):
         return gib
-    # MemTotal from /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
+    # MemTotal of /proc/meminfo, as psutil reads it for SkyPilot: LXCFS (LXD,
     # some Kubernetes pods) puts the container's memory there, while sysconf()
-    # still reports the host's.  An unreadable file raises what psutil raises.
-    total = _kernel.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
+    # still reports the host's.  Where the file is the kernel's own, sysinfo(2)
+    # gives the same number without the text (docs/implementation.md); anything
+    # else is read and parsed, and an unreadable file raises what psutil raises.
+    if sf_procfs_memtotal(PyBytes_AS_STRING(_meminfo), &kernel_total):
+        total = kernel_total
+    else:
+        total = _kernel.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
     text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1)
     limit = None if text is None else _kernel.memory_limit_bytes(text)
     if limit is not None and limit < total:

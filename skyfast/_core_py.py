@@ -113,8 +113,8 @@ def _cgroup_cpu_quota() -> Optional[float]:
         text = _kernel.read_text(f"{_cgroup_root}/cpu.max")
         return None if text is None else _kernel.cpu_max_cores(text)
     quota = _kernel.read_text(f"{_cgroup_root}/cpu/cpu.cfs_quota_us")
-    if quota is None:
-        return None
+    if quota is None or not _kernel.cfs_quota_may_limit(quota):
+        return None  # no quota (-1): the period cannot change that, so it is not read
     period = _kernel.read_text(f"{_cgroup_root}/cpu/cpu.cfs_period_us")
     return None if period is None else _kernel.cfs_cores(quota, period)
 

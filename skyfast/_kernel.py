@@ -30,6 +30,7 @@ __all__ = [
     "alive_from_procfs",
     "alive_without_pidfd",
     "cfs_cores",
+    "cfs_quota_may_limit",
     "cpu_max_cores",
     "meminfo_total_bytes",
     "memory_limit_bytes",
@@ -113,6 +114,18 @@ def cpu_max_cores(text: str) -> Optional[float]:
     except ValueError:
         return None
     return _cores(quota, period)
+
+
+def cfs_quota_may_limit(quota_text: str) -> bool:
+    """Whether ``cfs_cores(quota_text, period)`` can be a number for some period.
+
+    False for -1 (no quota), zero, NaN and text ``float()`` rejects: the
+    answer is None whatever the period file holds, so it need not be read.
+    """
+    try:
+        return float(quota_text) > 0
+    except ValueError:
+        return False
 
 
 def cfs_cores(quota_text: str, period_text: str) -> Optional[float]:

@@ -682,3 +682,102 @@ def test_emfile_raises_like_reference(impl, child_env, sky):
     assert during["impl"] == during["sky"] == [
         "err", "OSError", errno.EMFILE, "[Errno 24] Too many open files: '/proc/meminfo'"]
     assert after == before
+
+
+# --- 6. the kernel's own /proc/meminfo: sysinfo(2) in place of the text (compiled core) ------
+# Where statfs(2) says /proc/meminfo is on procfs, the compiled core takes MemTotal from
+# sysinfo(2) (the same kernel counter, docs/implementation.md); anything else is read.
+
+
+def memtotal_bytes_from_text(path: str = "/proc/meminfo") -> int:
+    """The oracle: MemTotal's kB field of the file, times 1024 (as psutil reads it)."""
+    fields = memtotal_line(path).split()
+    assert fields[0] == "MemTotal:" and fields[2] == "kB", fields
+    return int(fields[1]) * 1024
+
+
+def test_kernel_meminfo_answer_is_memtotal_exactly(impl, pod_env, cgroup_root, scratch):
+    """On this kernel's real /proc (no cgroup limit in the way): MemTotal to the byte."""
+    with pod_env(), cgroup_root(fresh(scratch), {}, impl):
+        impl.set_cache_ttl(0)
+        try:
+            for _ in range(3):
+                result = impl.get_mem_size_gb()
+                assert struct.pack("<d", result) == struct.pack(
+                    "<d", memtotal_bytes_from_text() / GIB)
+        finally:
+            impl.set_cache_ttl(0.02)
+
+
+_SYSCALLS_CHILD = r"""
+import os, sys
+import skyfast._core as core
+proc = sys.argv[1]
+if proc != "/proc":
+    core._set_roots(proc=proc)
+core.set_cache_ttl(0)
+core.get_mem_size_gb()
+os.write(2, b"=== begin\n")
+value = core.get_mem_size_gb()
+os.write(2, b"=== end\n")
+print(repr(value))
+"""
+
+
+def traced_cold_call(child_env: Dict[str, str], proc: str) -> Tuple[str, str]:
+    """(value printed, the system calls of one cold compiled call) for procfs root ``proc``."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    result = subprocess.run(
+        [strace, "-f", "-e", "trace=openat,open,statfs,sysinfo", sys.executable, "-c",
+         _SYSCALLS_CHILD, proc],
+        env=child_env, capture_output=True, text=True, timeout=HANG_GUARD, check=False)
+    if result.returncode != 0 and "PTRACE" in result.stderr:
+        pytest.skip(f"strace cannot trace here: {result.stderr.strip()[:200]}")
+    assert result.returncode == 0, result.stderr
+    calls = result.stderr.split("=== begin\n", 1)[1].split("=== end\n", 1)[0]
+    return result.stdout.strip(), calls
+
+
+def test_compiled_cold_call_uses_sysinfo_on_procfs(core_built, child_env):
+    if not core_built:
+        pytest.skip("the compiled core is not built")
+    value, calls = traced_cold_call(child_env, "/proc")
+    assert 'statfs("/proc/meminfo"' in calls and "sysinfo(" in calls, calls
+    assert float(value) > 0
+    assert "meminfo\", O_RDONLY" not in calls, calls
+
+
+def test_compiled_cold_call_reads_a_file_that_is_not_procfs(core_built, child_env, tmp_path):
+    if not core_built:
+        pytest.skip("the compiled core is not built")
+    (tmp_path / "meminfo").write_text(meminfo_text(3 * 1024**2))
+    value, calls = traced_cold_call(child_env, str(tmp_path))
+    assert "sysinfo(" not in calls, calls
+    assert f'"{tmp_path}/meminfo", O_RDONLY' in calls, calls
+    assert float(value) <= 3.0  # 3 GiB, or a cgroup limit below it
+
+
+@pytest.mark.parametrize("st_size", ["zero", "true"])
+def test_fuse_meminfo_is_read_as_lxcfs_serves_it(impl, sky, outcome, pod_env, cgroup_root,
+                                                  scratch, st_size):
+    """LXCFS is a FUSE filesystem: its meminfo must be read, never replaced by sysinfo(2)."""
+    from _fuse import mounted_short_read_files
+
+    text = lxcfs_meminfo(2 * 1024**2).encode()
+    with mounted_short_read_files({"meminfo": text}, max_read=100, st_size=st_size) as mnt:
+        base = fresh(scratch)
+        cgroup = os.path.join(base, "cgroup")
+        os.makedirs(cgroup)
+        saved = psutil.PROCFS_PATH
+        try:
+            with pod_env(), cgroup_root(cgroup, {}, (), sky):
+                impl._set_roots(proc=mnt, cgroup=cgroup)
+                psutil.PROCFS_PATH = mnt
+                ours = outcome(impl.get_mem_size_gb)
+                assert ours == outcome(sky.common.get_mem_size_gb)
+        finally:
+            psutil.PROCFS_PATH = saved
+            impl._set_roots()
+    assert ours == ("ok", 2.0)

@@ -123,3 +123,21 @@ def test_limits_reads_through_the_kernel_reader(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(_kernel, "read_file", spy)
     _limits_py.read_limits()
     assert any(path.endswith("/self/cgroup") for path in seen)
+
+
+_NUMBERS = st.one_of(st.integers(-10**6, 10**12).map(str), st.floats().map(repr),
+                     st.text(max_size=12))
+
+
+@given(quota=_NUMBERS, period=_NUMBERS)
+@example(quota="-1\n", period="100000\n")
+@example(quota="-1\n", period="garbage")
+@example(quota="50000\n", period="100000\n")
+@example(quota="nan", period="1")
+@example(quota="inf", period="1e400")
+def test_cfs_quota_may_limit_decides_without_the_period(quota, period):
+    """The cores readers skip cpu.cfs_period_us when this says no: the period must not matter."""
+    if not _kernel.cfs_quota_may_limit(quota):
+        assert _kernel.cfs_cores(quota, period) is None
+    else:
+        assert float(quota) > 0
