@@ -133,7 +133,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         memory = _memory.memory_rows(
             quick=not args.full, against_skypilot=not args.no_skypilot, progress=say
         )
-    print(_bench.format_table(rows))
+    print(_bench.format_table(rows, wide=True))
     print()
     print("\n".join(format_verdicts(rows, verdicts, mean)))
     if memory:

@@ -161,7 +161,7 @@ class _Progress:
 
 
 def _bench(full: bool, json_path: Optional[str], against: Optional[str],
-           only: Optional[List[str]]) -> int:  # fmt: skip
+           only: Optional[List[str]], wide: bool = False) -> int:  # fmt: skip
     from . import _bench
 
     have_skypilot = _skypilot_importable()
@@ -185,7 +185,7 @@ def _bench(full: bool, json_path: Optional[str], against: Optional[str],
     finally:
         progress.done()
     if not to_stdout:
-        print(_bench.format_table(rows, load_average=_bench.load_average()))
+        print(_bench.format_table(rows, load_average=_bench.load_average(), wide=wide))
     return 1 if any(r["mismatches"] for r in rows) else 0
 
 
@@ -239,6 +239,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "instead of the table)",
     )
     bench.add_argument(
+        "--wide",
+        action="store_true",
+        help="all columns: warm and cold, pure-Python, stdlib, the ratios' quartiles "
+        "(wider than 100 columns)",
+    )
+    bench.add_argument(
         "--against",
         choices=["skypilot"],
         help="require SkyPilot 0.14.1 as the reference (error if it is not installed)",
@@ -253,7 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "bench":
-            return _bench(args.full, args.json, args.against, args.only)
+            return _bench(args.full, args.json, args.against, args.only, args.wide)
         print("\n".join(info_lines()), flush=True)
         if args.command == "info":
             return 0

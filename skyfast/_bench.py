@@ -858,12 +858,22 @@ def fmt_ratio_range(q: Optional[Dict[str, float]]) -> str:
     return f"{fmt_ratio(q['median'])} ({fmt_ratio(q['q1'])[:-1]}-{fmt_ratio(q['q3'])[:-1]})"
 
 
-def grid(header: Sequence[str], body: Sequence[Sequence[str]]) -> List[str]:
+def grid(header: Sequence[str], body: Sequence[Sequence[str]], width: Optional[int] = None,
+         shrink: int = -1) -> List[str]:
+    """Columns two spaces apart; if wider than ``width``, column ``shrink`` is cut with '…'."""
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    if width is not None and shrink >= 0:
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        if excess > 0:
+            widths[shrink] = max(len(header[shrink]), widths[shrink] - excess, 8)
+
+    def cell(value: str, w: int) -> str:
+        return (value if len(value) <= w else value[: w - 1] + "…").ljust(w)
+
+    lines = ["  ".join(cell(h, w) for h, w in zip(header, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for r in body:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(cell(v, w) for v, w in zip(r, widths)).rstrip())
     return lines
 
 
@@ -875,58 +885,64 @@ def _time_cell(row: Row, name: str) -> str:
     return fmt_ns(x["median_ns"]) + (" !" if differs else "")
 
 
-def format_table(rows: Sequence[Row], *, load_average: Optional[float] = None) -> str:
-    """A plain-text table of ``run()``'s rows: medians per call and ratios with quartiles."""
+def table_width() -> int:
+    """The terminal's width; 100 when the output is not a terminal."""
+    import shutil
+
+    return shutil.get_terminal_size(fallback=(100, 24)).columns
+
+
+def format_table(rows: Sequence[Row], *, load_average: Optional[float] = None,
+                 wide: bool = False, width: Optional[int] = None) -> str:
+    """A plain-text table of ``run()``'s rows, ``width`` columns wide (default: the terminal's).
+
+    By default: function, case, SkyPilot, skyfast, ratio -- for the cached
+    functions the cold call, which is what SkyPilot gets.  ``wide`` adds the warm,
+    pure-Python, stdlib and of-hashing columns and the ratios' quartiles.
+    """
+    width = table_width() if width is None else width
     rows = [r for r in rows if r.get("kind") == "time"]
     if not rows:
         return "no rows measured"
     out: List[str] = []
+    notes: List[str] = []
     impl = rows[0]["skyfast_impl"]
     if impl != "cython":
-        out.append(
-            "NOTE: the compiled core is not built; the skyfast column is the pure-Python twin."
-        )
+        notes.append("NOTE: the compiled core is not built; the skyfast column is the "
+                     "pure-Python twin.")
     if all(r["reference_label"] is None for r in rows):
-        out.append(
-            "NOTE: SkyPilot 0.14.1 is not installed, so there are no ratios "
-            "(pip install skypilot==0.14.1)."
-        )
-    header = [
-        "function",
-        "case",
-        "SkyPilot",
-        "skyfast",
-        "cold",
-        "pure-Python",
-        "stdlib",
-        "ratio (quartiles)",
-        "cold ratio",
-        "of hashing",
-    ]
-    body: List[List[str]] = []
-    notes: List[str] = []
+        notes.append("NOTE: SkyPilot is not installed, so there are no ratios "
+                     "(pip install skypilot==0.14.1).")
     legend: Dict[str, str] = {}
+    body: List[List[str]] = []
     for r in rows:
         std = r["contenders"].get("stdlib")
         if std is not None:
             legend.setdefault(r["function"], std["label"])
-        mem = r["ratios"]["of_hashing"]
-        if r["withheld"]:
-            cells = ["withheld"] * 8
-        else:
-            cells = [
+        case = r["case"] + (" (cold)" if r["cached"] and not wide else "")
+        case += " (noisy)" if r["noisy"] else ""
+        if wide:
+            mem = r["ratios"]["of_hashing"]
+            cells = ["withheld"] * 8 if r["withheld"] else [
                 _time_cell(r, "skypilot"),
                 _time_cell(r, f"{impl}_warm"),
                 _time_cell(r, f"{impl}_cold") if r["cached"] else "",
                 _time_cell(r, "python_warm") if impl == "cython" else "(same)",
-                "—"
-                if std is None
+                "—" if std is None
                 else _time_cell(r, "stdlib") + ("" if std["same_result"] else " ≠"),
                 fmt_ratio_range(r["ratios"]["warm"]),
                 fmt_ratio_range(r["ratios"]["cold"]) if r["cached"] else "",
                 "" if mem is None else f"{mem['median']:.0%}",
             ]
-        body.append([r["function"], r["case"] + (" (noisy)" if r["noisy"] else ""), *cells])
+        else:
+            which = "cold" if r["cached"] else "warm"
+            ratio = r["ratios"][which]
+            cells = ["withheld"] * 3 if r["withheld"] else [
+                _time_cell(r, "skypilot"),
+                _time_cell(r, f"{impl}_{which}"),
+                "—" if ratio is None else fmt_ratio(ratio["median"]),
+            ]
+        body.append([r["function"], case, *cells])
         where = f"{r['function']} [{r['case']}]"
         notes += [f"MISMATCH {where}: {m}" for m in r["mismatches"]]
         notes += [f"{where}: {w}" for w in r["withheld"]]
@@ -934,30 +950,48 @@ def format_table(rows: Sequence[Row], *, load_average: Optional[float] = None) -
             notes.append(f"{where}: {r['note']}")
         if r["reference_label"] and r["reference_label"] != "SkyPilot 0.14.1":
             notes.append(f"{r['function']}: the SkyPilot column is {r['reference_label']}")
-    out.extend(grid(header, body))
-    out.append("")
-    out.append(
-        "Medians per call, one process, interleaved rounds. skyfast warm: the 20 ms cache "
-        "window; cold: cache off. Ratio = SkyPilot time ÷ skyfast time, median of the "
-        f"per-round ratios (quartiles in brackets); above 1{_TIMES} skyfast is faster. "
-        "of hashing: skyfast's speed as a share of hashing alone (bytes already in the CPU "
-        "cache), which no file hash can beat."
-    )
-    if legend:
-        out.append(
-            "stdlib column (≠: a different value, a nearby question): "
-            + "; ".join(f"{k}: {v}" for k, v in legend.items())
-        )
-    out.extend(dict.fromkeys(notes))
+    if wide:
+        header = ["function", "case", "SkyPilot", "skyfast", "cold", "pure-Python", "stdlib",
+                  "ratio (quartiles)", "cold ratio", "of hashing"]
+    else:
+        header = ["function", "case", "SkyPilot", "skyfast", "ratio"]
+    out.extend(grid(header, body, width=width, shrink=1))
+    paragraphs = [
+        "Medians per call, one process, interleaved rounds. Ratio = SkyPilot time ÷ "
+        f"skyfast time, median of the per-round ratios; above 1{_TIMES} skyfast is faster."
+    ]
+    if wide:
+        paragraphs.append(
+            "skyfast warm: the 20 ms cache window; cold: cache off. Quartiles of the "
+            "per-round ratios in brackets. of hashing: skyfast's speed as a share of hashing "
+            "alone (bytes already in the CPU cache), which no file hash can beat.")
+        if legend:
+            paragraphs.append("stdlib column (≠: a different value, a nearby question): "
+                              + "; ".join(f"{k}: {v}" for k, v in legend.items()))
+    elif any(r["cached"] for r in rows):
+        warm = [r["ratios"]["warm"]["median"] for r in rows
+                if r["cached"] and r["ratios"]["warm"] is not None]
+        gain = f" (up to {fmt_ratio(max(warm))} against SkyPilot)" if warm else ""
+        paragraphs.append(
+            "(cold): the cache off, which is what SkyPilot gets: it calls these functions "
+            "seconds apart, never inside skyfast's 20 ms cache window. A caller in a loop "
+            f"gets the warm figure{gain}: --wide shows it, with the pure-Python, stdlib and "
+            "quartile columns; --json has every number.")
+    paragraphs += list(dict.fromkeys(notes))
     noisy = [r for r in rows if r["noisy"] or r["withheld"]]
     if len(noisy) * 4 >= len(rows):
         cpus = os.cpu_count() or 1
         load = "" if load_average is None else f" (load average {load_average:.1f} on {cpus} CPUs)"
-        out.append(
-            f"\nThis machine was too busy for these figures to be trusted{load}: "
+        paragraphs.append(
+            f"This machine was too busy for these figures to be trusted{load}: "
             f"{len(noisy)} of {len(rows)} rows are noisy (quartiles more than "
-            f"{NOISY_SPREAD:.0%} apart) or withheld. Run again when it is idle."
-        )
+            f"{NOISY_SPREAD:.0%} apart) or withheld. Run again when it is idle.")
     elif noisy:
-        out.append(f"{len(noisy)} of {len(rows)} rows are noisy: read their ratios as ranges.")
+        paragraphs.append(f"{len(noisy)} of {len(rows)} rows are noisy: read their ratios as "
+                          "ranges (--wide).")
+    for paragraph in paragraphs:
+        out.append("")
+        out.extend(textwrap.wrap(paragraph, width=max(width, 40), break_on_hyphens=False))
     return "\n".join(out)
+
+

@@ -272,3 +272,52 @@ def test_source_tree_alone_says_why_the_core_is_missing(child_env, tmp_path):
     rows = report(proc.stdout)
     assert rows["skyfast"].endswith("(python implementation)")
     assert rows["compiled core"].startswith("not built here")
+
+
+def read_pty(command: List[str], env: Dict[str, str], columns: int) -> str:
+    """What ``command`` prints on a real pseudo-terminal ``columns`` wide (stderr discarded)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=subprocess.DEVNULL,
+                            env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its side
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+        proc.wait(timeout=HANG_GUARD)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_bench_table_fits_the_terminal(child_env, columns):
+    env = {k: v for k, v in child_env.items() if k not in ("COLUMNS", "LINES")}
+    text = read_pty([sys.executable, "-m", "skyfast", "bench", "--only", "get_cpu_count",
+                     "--only", "find_free_port"], env, columns)
+    lines = text.rstrip("\n").split("\n")
+    assert lines[0].split() == ["function", "case", "SkyPilot", "skyfast", "ratio"]
+    assert max(len(line) for line in lines) <= columns, text
+    assert "get_cpu_count" in text and "find_free_port" in text
+    assert "(cold)" in text  # the cached function leads with what SkyPilot gets
+
+
+def test_bench_wide_has_every_column(child_env):
+    proc = run_cli(child_env, "bench", "--wide", "--only", "format_float")
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.split("\n")[0].split()
+    assert header[:4] == ["function", "case", "SkyPilot", "skyfast"]
+    assert {"cold", "pure-Python", "stdlib"} <= set(header)
