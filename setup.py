@@ -42,8 +42,7 @@ def _extensions():
         "skyfast._core",
         ["skyfast/_core.pyx"],
         # The C next to the .pyx (header-only, included by it).
-        depends=["skyfast/_sf_sys.h", "skyfast/_sf_reader.h", "skyfast/_sf_cache.h",
-                 "skyfast/_sf_mem.h"],
+        depends=["skyfast/_sf_sys.h", "skyfast/_sf_cache.h", "skyfast/_sf_mem.h"],
         extra_compile_args=["-O2"],
         define_macros=macros,
     )

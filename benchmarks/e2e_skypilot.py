@@ -10,13 +10,12 @@ deterministic inputs.  Both arms run in this one process: before every sample
 functions SkyPilot shares with skyfast (the other two of skyfast's twelve have
 no SkyPilot counterpart), and the rounds alternate A-B, B-A over every
 operation, so drift and load hit both arms alike.  Reported: the median CPU
-time (``time.process_time``: every thread of the process, so hash_file's
-read-ahead thread is counted) and wall time per operation, their ratios
-(without / with: above 1 means the drop-in is faster), the interquartile range
-of the per-round CPU ratios, the load average while it ran, and what share of
-each operation the ten functions are (their recorded calls replayed alone, and
-cProfile as a cross-check).  Results of the two arms are compared once; a
-difference is reported as MISMATCH and fails the run.
+time (``time.process_time``: every thread of the process) and wall time per
+operation, their ratios (without / with: above 1 means the drop-in is faster),
+the interquartile range of the per-round CPU ratios, the load average while it
+ran, and what share of each operation the ten functions are (their recorded
+calls replayed alone, and cProfile as a cross-check).  Results of the two arms
+are compared once; a difference is reported as MISMATCH and fails the run.
 
 Each sample repeats its operation to last about ``--target-ms`` (each arm
 calibrated on its own, so a cold first call weighs alike in both) and starts

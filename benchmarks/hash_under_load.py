@@ -5,12 +5,11 @@
 For each condition -- "idle" (nothing started here) and "busy" (one spinning
 process per CPU this process may use) -- it times, in one process with
 interleaved rounds, SkyPilot 0.14.1's ``hash_file`` and skyfast's compiled
-``hash_file`` with its read-ahead policy "auto" (the default), "always" and
-"never", on the same page-cached file.  Wall time is ``perf_counter``; CPU
-time is ``process_time`` (every thread of the process, so the read-ahead
-helper's CPU counts).  Ratios are SkyPilot / skyfast, medians of per-round
-ratios.  "Idle" means only that this script starts no load: run it on a quiet
-machine and it prints the load average it saw.
+``hash_file`` on the same page-cached file.  Wall time is ``perf_counter``;
+CPU time is ``process_time`` (every thread of the process).  Ratios are
+SkyPilot / skyfast, medians of per-round ratios.  "Idle" means only that this
+script starts no load: run it on a quiet machine and it prints the load average
+it saw.
 
 A developer script (docs/benchmarks.md); asv imports every module here, this
 one defines no benchmark and does nothing on import.
@@ -81,19 +80,9 @@ def main(argv: List[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="skyfast-hash-load-") as tmp:
         path = write_random_file(os.path.join(tmp, "f.bin"), args.size_mib * MIB)
         want = common_utils.hash_file(path, "sha256").hexdigest()
-
-        def policy(name: str) -> Callable[[], object]:
-            def run() -> object:
-                core._set_read_ahead(name)
-                return core.hash_file(path, "sha256")
-
-            return run
-
-        contenders = {
+        contenders: Dict[str, Callable[[], object]] = {
             "skypilot": lambda: common_utils.hash_file(path, "sha256"),
-            "auto": policy("auto"),
-            "always": policy("always"),
-            "never": policy("never"),
+            "skyfast": lambda: core.hash_file(path, "sha256"),
         }
         for name, fn in contenders.items():  # same digest, and the page cache warm
             assert fn().hexdigest() == want, name  # type: ignore[attr-defined]
@@ -107,18 +96,17 @@ def main(argv: List[str] | None = None) -> int:
                 samples = _measure(contenders, args.rounds)
             finally:
                 _stop(procs)
-                core._set_read_ahead("auto")
             ref = samples["skypilot"]
             print(f"\n{condition} (load average {load:.1f} when it started)")
-            head = ("skyfast read-ahead", "wall ms", "cpu ms", "wall ratio", "cpu ratio")
+            head = ("", "wall ms", "cpu ms", "wall ratio", "cpu ratio")
             print(f"{head[0]:<20}{head[1]:>9}{head[2]:>9}{head[3]:>12}{head[4]:>11}")
-            for name in ("skypilot", "auto", "always", "never"):
+            for name in ("skypilot", "skyfast"):
                 s = samples[name]
                 wall = statistics.median(x[0] for x in s) * 1e3
                 cpu = statistics.median(x[1] for x in s) * 1e3
                 wr = statistics.median(a[0] / b[0] for a, b in zip(ref, s))
                 cr = statistics.median(a[1] / b[1] for a, b in zip(ref, s) if b[1] > 0)
-                label = "(SkyPilot)" if name == "skypilot" else name
+                label = "SkyPilot 0.14.1" if name == "skypilot" else "skyfast (compiled)"
                 print(f"{label:<20}{wall:>9.2f}{cpu:>9.2f}{wr:>11.3f}x{cr:>10.3f}x")
     return 0
 

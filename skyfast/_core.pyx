@@ -67,7 +67,6 @@ cdef extern from "_sf_sys.h":
     long sf_getdents64(int fd, char *buf, size_t n) nogil
     long sf_count_entries(const char *buf, long n) nogil
     int sf_affinity_count() nogil
-    int sf_runnable_tasks() nogil
     double sf_monotonic() nogil
     unsigned long sf_fork_generation
     int sf_register_atfork()
@@ -124,14 +123,6 @@ cdef extern from "_sf_sys.h":
     int poll(pollfd *fds, unsigned long n, int timeout) nogil
     int getrlimit(int resource, rlimit *rl) nogil
     void *memrchr(const void *s, int c, size_t n) nogil
-
-cdef extern from "_sf_reader.h":
-    ctypedef struct sf_reader:
-        pass
-    sf_reader *sf_reader_start(int fd, size_t block, int nslots) nogil
-    int sf_reader_next(sf_reader *r, char **data, ssize_t *n) nogil
-    void sf_reader_release(sf_reader *r) nogil
-    void sf_reader_stop(sf_reader *r) nogil
 
 if sf_register_atfork() != 0:
     raise ImportError("skyfast: pthread_atfork failed")
@@ -784,81 +775,6 @@ cdef Py_ssize_t _read_retry(int fd, char *buf, size_t n) except -2:
         PyErr_CheckSignals()   # a raising handler propagates (declared except -1)
 
 
-# A file can be read by a helper thread while the caller hashes ("read-ahead"),
-# to hide the page-cache copy behind the hashing.  It is off by default: what it
-# gives depends on the CPU.  sha256 of a 64 MiB page-cached file, one process,
-# interleaved rounds, SkyPilot's time / ours (benchmarks/hash_under_load.py):
-#   2-vCPU AMD EPYC VM (2026-11-29): overlapped 1.08x wall, serial ~1.0x;
-#   2-vCPU Intel Xeon VM (2026-11-30), idle: overlapped 0.82x wall and 0.69x
-#   CPU with 512 KiB blocks (0.97x / 0.77x with 128 KiB), serial 1.01x / 1.01x;
-#   with every CPU busy, overlapped 0.79x / 0.68x, serial 1.01x / 1.02x.
-# Handing each block to another core costs more here than the copy it hides,
-# and a drop-in must not be slower than what it replaces, so files are read in
-# the calling thread.  _set_read_ahead() turns the helper on ("auto": only
-# while fewer tasks are runnable than the caller may use CPUs, per
-# /proc/loadavg; "always": whenever it may use two CPUs) to measure it on
-# other machines.  Files under 8 MiB never use it (the thread's start costs
-# what it could hide), nor does a thread allowed on one CPU only.
-cdef enum:
-    _OVERLAP_MIN_SIZE = 8 << 20
-    _OVERLAP_BLOCK = 128 << 10
-    _OVERLAP_SLOTS = 4
-
-# 0: auto, 1: always, -1: never (the default; see above).
-cdef int _read_ahead = -1
-
-
-def _set_read_ahead(policy):
-    """Tests and benchmarks: 'auto', 'always' or 'never'; returns the previous policy."""
-    global _read_ahead
-    names = {"auto": 0, "always": 1, "never": -1}
-    if policy not in names:
-        raise ValueError(f"policy must be one of {sorted(names)}, not {policy!r}")
-    previous = [k for k, v in names.items() if v == _read_ahead][0]
-    _read_ahead = names[policy]
-    return previous
-
-
-cdef bint _read_ahead_pays(const stat_t *st) noexcept:
-    cdef int cpus, runnable
-    if _read_ahead < 0 or not S_ISREG(st.st_mode) or st.st_size < _OVERLAP_MIN_SIZE:
-        return False
-    cpus = sf_affinity_count()
-    if cpus < 2:
-        return False
-    if _read_ahead > 0:
-        return True
-    runnable = sf_runnable_tasks()
-    return runnable < 0 or runnable < cpus   # unknown load: as before, overlap
-
-
-cdef bint _hash_overlapped(int fd, object update) except -1:
-    """Feed ``update`` every block of ``fd`` read by a helper thread; False if none starts."""
-    cdef sf_reader *reader = sf_reader_start(fd, _OVERLAP_BLOCK, _OVERLAP_SLOTS)
-    cdef char *data
-    cdef ssize_t got
-    cdef int rc
-    if reader == NULL:
-        return False
-    try:
-        while True:
-            with nogil:
-                rc = sf_reader_next(reader, &data, &got)
-            if rc != 0:
-                PyErr_CheckSignals()   # interrupted wait: run handlers, then wait again
-                continue
-            if got < 0:
-                _raise_errno()   # as the serial loop: a read error names no file
-            if got == 0:
-                return True
-            update(PyMemoryView_FromMemory(data, got, PyBUF_READ))
-            sf_reader_release(reader)
-            PyErr_CheckSignals()   # Ctrl-C interrupts a long hash between blocks
-    finally:
-        with nogil:
-            sf_reader_stop(reader)
-
-
 cdef int _hash_serial(int fd, char *buf, size_t size, object update) except -1:
     """Feed ``update`` everything read from ``fd`` until read() returns 0.
 
@@ -926,8 +842,6 @@ def hash_file(path, hash_alg):
             return _hash_fifo(fd, &st, path, hash_alg)
         digest = _new_hash(hash_alg)
         update = digest.update
-        if _read_ahead_pays(&st) and _hash_overlapped(fd, update):
-            return digest
         # Small regular files: one read gets it all (the next returns 0); 1 MiB blocks otherwise.
         size = <size_t>st.st_size + 1 if S_ISREG(st.st_mode) and st.st_size < (1 << 20) else (1 << 20)
         if size < 4096:

@@ -73,33 +73,6 @@ static int sf_affinity_count(void) {
     return -1;
 }
 
-/* Tasks running or waiting to run on the whole machine, the caller included:
-   the fourth field of /proc/loadavg ("2/345" -> 2).  -1 (errno untouched)
-   when it cannot be read, e.g. without procfs. */
-static int sf_runnable_tasks(void) {
-    int saved = errno;
-    char buf[128];
-    ssize_t n = -1;
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        do n = read(fd, buf, sizeof(buf) - 1); while (n < 0 && errno == EINTR);
-        close(fd);
-    }
-    errno = saved;
-    if (n <= 0) return -1;
-    buf[n] = '\0';
-    char *p = buf;
-    for (int field = 0; field < 3; field++) {
-        p = strchr(p, ' ');
-        if (p == NULL) return -1;
-        p++;
-    }
-    char *end;
-    long running = strtol(p, &end, 10);
-    if (end == p || *end != '/' || running < 0 || running > 1 << 30) return -1;
-    return (int)running;
-}
-
 static double sf_monotonic(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -56,17 +56,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
-    """Tiers: reliability scenarios get their marker; no leg compares the twin with itself
-    or repeats another (the twin has one way to read a file: no read_ahead legs)."""
+    """Tiers: reliability scenarios get their marker; no leg compares the twin with itself."""
     kept, dropped = [], []
     for item in items:
         if item.path.name.startswith("test_reliability_"):
             item.add_marker(pytest.mark.reliability)
         callspec = getattr(item, "callspec", None)
         on_twin = callspec is not None and callspec.params.get("impl") == "python"
-        repeat = on_twin and callspec.params.get("read_ahead") == "never"
         drop = on_twin and item.get_closest_marker("twin_only") is not None
-        (dropped if drop or repeat else kept).append(item)
+        (dropped if drop else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -8,13 +8,10 @@ import os
 import pathlib
 import random
 import socket
-import subprocess
-import sys
 import threading
-from typing import Any, List, Tuple
+from typing import Any, List, Set, Tuple
 
 import pytest
-from _reliability import run_child
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -59,29 +56,15 @@ def test_digest_of_whole_content(impl, tmp_path, alg, size):
     assert fingerprint(h) == expected(alg, content)
 
 
-# The compiled core can read files of 8 MiB and more on a helper thread, in 128 KiB
-# slots (off by default; "auto": while a CPU is idle); tests pin the path with
-# _set_read_ahead.
-OVERLAP, SLOT = 8 << 20, 128 << 10
-
-
-@pytest.fixture(params=["always", "never"])
-def read_ahead(request, impl):
-    """Both paths of the compiled core, whatever the load.  The twin has one path: its
-    "never" leg is deselected (conftest), its "always" leg runs that path."""
-    if not hasattr(impl, "_set_read_ahead"):
-        yield request.param
-        return
-    previous = impl._set_read_ahead(request.param)
-    try:
-        yield request.param
-    finally:
-        impl._set_read_ahead(previous)
+# Both implementations read 1 MiB blocks from files of 1 MiB and more (smaller regular
+# files in one read): sizes around one block and across many.
+MIB = 1 << 20
+LARGE = 8 * MIB
 
 
 @pytest.mark.parametrize("alg", ["sha256", "md5"])
-@pytest.mark.parametrize("size", [OVERLAP - 1, OVERLAP, OVERLAP + 1, OVERLAP + 5 * SLOT + 7])
-def test_large_files_digest(impl, read_ahead, tmp_path, alg, size):
+@pytest.mark.parametrize("size", [MIB - 1, MIB, MIB + 1, LARGE + 7])
+def test_large_files_digest(impl, tmp_path, alg, size):
     content = random.Random(size).randbytes(size)
     path = write(tmp_path / "f", content)
     assert fingerprint(impl.hash_file(path, alg)) == expected(alg, content)
@@ -91,9 +74,9 @@ def _tasks() -> List[str]:
     return sorted(os.listdir("/proc/self/task"))
 
 
-def test_large_files_leave_no_thread_or_fd(impl, read_ahead, tmp_path):
-    path = write(tmp_path / "f", b"\x5a" * (OVERLAP + 3))
-    want = hashlib.sha256(b"\x5a" * (OVERLAP + 3)).hexdigest()
+def test_large_files_leave_no_thread_or_fd(impl, tmp_path):
+    path = write(tmp_path / "f", b"\x5a" * (LARGE + 3))
+    want = hashlib.sha256(b"\x5a" * (LARGE + 3)).hexdigest()
     tasks, fds = _tasks(), sorted(os.listdir("/proc/self/fd"))
     for _ in range(20):
         assert impl.hash_file(path, "sha256").hexdigest() == want
@@ -101,102 +84,40 @@ def test_large_files_leave_no_thread_or_fd(impl, read_ahead, tmp_path):
     assert sorted(os.listdir("/proc/self/fd")) == fds
 
 
-# A child pinned to CPUs ARGS[1], read-ahead policy ARGS[2], hashes ARGS[0] while a
-# sampler thread lists its tasks; it prints how many tasks appeared that were neither
-# its own nor the sampler's.
-_HELPER_SEEN = r"""
-import threading
-os.sched_setaffinity(0, {int(c) for c in ARGS[1].split(",")})
-if ARGS[2] != "default":
-    impl._set_read_ahead(ARGS[2])
-base = set(os.listdir("/proc/self/task"))
-seen, done = set(), threading.Event()
+def test_large_files_are_read_in_the_calling_thread(impl, tmp_path):
+    """No thread appears while a large file is hashed: a sampler lists the tasks throughout."""
+    path = write(tmp_path / "f", b"\x5a" * (4 * LARGE))
+    base = set(_tasks())
+    seen: Set[str] = set()
+    done = threading.Event()
 
-def sample():
-    while not done.is_set():
-        seen.update(os.listdir("/proc/self/task"))
+    def sample() -> None:
+        while not done.is_set():
+            seen.update(os.listdir("/proc/self/task"))
 
-sampler = threading.Thread(target=sample)
-sampler.start()
-for _ in range(3):
-    impl.hash_file(ARGS[0], "sha256")
-done.set()
-sampler.join()
-emit(len(seen - base - {str(sampler.native_id)}))
-"""
-
-
-@pytest.mark.parametrize("cpus", ["one", "two"])
-def test_large_files_helper_only_with_a_second_cpu(core_built, child_env, tmp_path, cpus):
-    """The read-ahead helper starts only when the caller may run on two CPUs or more."""
-    if not core_built:
-        pytest.skip("the helper thread is the compiled core's")
-    allowed = sorted(os.sched_getaffinity(0))
-    if cpus == "two" and len(allowed) < 2:
-        pytest.skip("this process may run on one CPU only")
-    chosen = allowed[:1] if cpus == "one" else allowed[:2]
-    path = write(tmp_path / "f", b"\x5a" * (4 * OVERLAP))
-    cpu_list = ",".join(map(str, chosen))
-    extra = run_child("skyfast._core", _HELPER_SEEN, path, cpu_list, "always", env=child_env)
-    if cpus == "one":
-        assert extra == 0
-    else:
-        assert extra >= 1  # one helper per call, each with its own thread id
-
-
-def test_large_files_no_helper_by_default(core_built, child_env, tmp_path):
-    """Read-ahead is off unless asked for: on this kind of machine it cost more than
-    the copy it hides (the measurements are in _core.pyx)."""
-    if not core_built:
-        pytest.skip("the helper thread is the compiled core's")
-    chosen = sorted(os.sched_getaffinity(0))[:2]
-    path = write(tmp_path / "f", b"\x5a" * (4 * OVERLAP))
-    cpu_list = ",".join(map(str, chosen))
-    assert run_child("skyfast._core", _HELPER_SEEN, path, cpu_list, "default",
-                     env=child_env) == 0  # fmt: skip
-
-
-def test_large_files_no_helper_when_every_cpu_is_busy(core_built, child_env, tmp_path):
-    """With "auto" the helper starts only while a CPU is idle: with a spinning process per
-    CPU the caller may use, more tasks are runnable than CPUs at every moment, so none
-    starts (it would only add its wake-ups to the CPU time)."""
-    if not core_built:
-        pytest.skip("the helper thread is the compiled core's")
-    chosen = sorted(os.sched_getaffinity(0))[:2]
-    if len(chosen) < 2:
-        pytest.skip("this process may run on one CPU only")
-    path = write(tmp_path / "f", b"\x5a" * (4 * OVERLAP))
-    spin = (
-        "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); print(flush=True)\n"
-        "while 1: pass"
-    )
-    spinners = [subprocess.Popen([sys.executable, "-c", spin, str(c)], stdout=subprocess.PIPE)
-                for c in chosen]  # fmt: skip
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     try:
-        for p in spinners:
-            assert p.stdout is not None and p.stdout.readline() == b"\n"  # spinning now
-        cpu_list = ",".join(map(str, chosen))
-        extra = run_child("skyfast._core", _HELPER_SEEN, path, cpu_list, "auto", env=child_env)
+        for _ in range(3):
+            impl.hash_file(path, "sha256")
     finally:
-        for p in spinners:
-            p.kill()
-            p.wait()
-            p.stdout.close()  # type: ignore[union-attr]
-    assert extra == 0
+        done.set()
+        sampler.join()
+    assert seen - base - {str(sampler.native_id)} == set()
 
 
 def test_large_file_shrinking_while_hashed(impl, tmp_path):
     """A file cut short mid-hash: the digest of what was read, never a crash or a hang."""
-    content = random.Random(7).randbytes(4 * OVERLAP)
+    content = random.Random(7).randbytes(4 * LARGE)
     path = write(tmp_path / "f", content)
     stop = threading.Event()
 
     def shrink() -> None:
         while not stop.is_set():
-            os.truncate(path, OVERLAP)
+            os.truncate(path, LARGE)
             with open(path, "r+b") as f:
-                f.seek(OVERLAP)
-                f.write(content[OVERLAP:])
+                f.seek(LARGE)
+                f.write(content[LARGE:])
 
     t = threading.Thread(target=shrink)
     t.start()
@@ -472,7 +393,7 @@ def test_fuse_short_reads_are_not_the_end(impl, sky, st_size):
     files = {
         "small": rng.randbytes(10_007),
         "one_read": rng.randbytes(999),
-        "large": rng.randbytes(9 << 20),  # >= 8 MiB: the compiled core's helper thread
+        "large": rng.randbytes(9 << 20),  # many 1 MiB reads
         "empty": b"",
     }
     with mounted_short_read_files(files, max_read=1000 if st_size == "zero" else 4000,
