@@ -103,7 +103,7 @@ debian_suite() {   # the Debian suite whose main archive has libpythonX.Y-dev
         *) return 1 ;;
     esac
 }
-find_python() {   # $1 = "3.9": an interpreter of that version, or nothing (as .ci/other-pythons.sh)
+find_python() {   # $1 = "3.9": an interpreter of that version, or nothing
     local exe
     if exe="$(command -v "python$1")" && "$exe" -c '' 2>/dev/null; then
         echo "$exe"; return
