@@ -8,6 +8,9 @@
 #     installs wherever no compiled wheel matches.
 #
 #   .ci/build-wheels.sh OUTDIR
+#   .ci/build-wheels.sh --print-build-identifiers   the wheels it would build, named
+#       as `cibuildwheel --print-build-identifiers` names them (one a line, after
+#       SKYFAST_WHEELS_SKIP); tests/test_release.py compares the two.
 #
 # How: the sdist is built from a clean copy of the tree, and everything else
 # from that sdist (so it is proven complete).  Cython (pinned in
@@ -49,8 +52,30 @@
 #   SOURCE_DATE_EPOCH      passed through to the builds, as usual
 set -euo pipefail
 
-usage() { echo "usage: $0 OUTDIR" >&2; exit 2; }
+# The release matrix.  aarch64 covers the oldest supported, the Debian stable
+# one and the newest Pythons; qemu tests them elsewhere.  pyproject.toml's
+# [tool.cibuildwheel] describes the same set for the release workflow.
+X86_64_VERSIONS="3.9 3.10 3.11 3.12 3.13 3.14 3.15"
+AARCH64_VERSIONS="3.9 3.11 3.13 3.14 3.15"
+MAX_GLIBC=2.17   # manylinux2014
+versions_of() {   # $1 = x86_64|aarch64
+    case "$1" in x86_64) echo "$X86_64_VERSIONS" ;; aarch64) echo "$AARCH64_VERSIONS" ;; esac
+}
+skip=" ${SKYFAST_WHEELS_SKIP:-} "
+skipped() {   # $1 = cp311, $2 = x86_64: listed in SKYFAST_WHEELS_SKIP?
+    [[ "$skip" == *" $1 "* || "$skip" == *" $2 "* || "$skip" == *" $1-$2 "* ]]
+}
+
+usage() { echo "usage: $0 OUTDIR | --print-build-identifiers" >&2; exit 2; }
 if [ $# -ne 1 ] || [ -z "$1" ]; then usage; fi
+if [ "$1" = --print-build-identifiers ]; then
+    for arch in x86_64 aarch64; do
+        for ver in $(versions_of "$arch"); do
+            skipped "cp${ver/./}" "$arch" || echo "cp${ver/./}-manylinux_$arch"
+        done
+    done
+    exit 0
+fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 here="$repo/.ci/wheels"
@@ -59,15 +84,8 @@ out="$(cd "$1" && pwd)"
 cache="${SKYFAST_CACHE:-$HOME/.cache/skyfast-build}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
-skip=" ${SKYFAST_WHEELS_SKIP:-} "
 verify="${SKYFAST_WHEELS_VERIFY:-1}"
 python="${PYTHON:-python3}"
-
-# The release matrix.  aarch64 covers the oldest supported, the Debian stable
-# one and the newest Pythons; qemu tests them elsewhere.
-X86_64_VERSIONS="3.9 3.10 3.11 3.12 3.13 3.14 3.15"
-AARCH64_VERSIONS="3.9 3.11 3.13 3.14 3.15"
-MAX_GLIBC=2.17   # manylinux2014
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/skyfast-build-wheels.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -90,9 +108,6 @@ step() {   # close the previous step with its time, open the next
 fail() {
     echo "build-wheels: $*" >&2
     exit 1
-}
-skipped() {   # $1 = cp311, $2 = x86_64: listed in SKYFAST_WHEELS_SKIP?
-    [[ "$skip" == *" $1 "* || "$skip" == *" $2 "* || "$skip" == *" $1-$2 "* ]]
 }
 debian_suite() {   # the Debian suite whose main archive has libpythonX.Y-dev
     case "$1" in
@@ -217,8 +232,7 @@ compile() {   # $1 target triple, $2 headers flags, $3 output .so, $4 C source, 
 
 built=()   # "wheel arch" pairs for the checks below
 for arch in x86_64 aarch64; do
-    if [ "$arch" = x86_64 ]; then versions="$X86_64_VERSIONS"; else versions="$AARCH64_VERSIONS"; fi
-    for ver in $versions; do
+    for ver in $(versions_of "$arch"); do
         cp="cp${ver/./}"
         if skipped "$cp" "$arch"; then
             echo "::: $cp-$arch: SKIPPED (SKYFAST_WHEELS_SKIP)"
