@@ -225,11 +225,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "quartiles, and says when the machine was too busy to trust them. Quick by default "
         "(about 20 s).",
     )
-    size = bench.add_mutually_exclusive_group()
-    size.add_argument(
+    bench.add_argument(
         "--full", action="store_true", help="full-size inputs (64 MiB, 100 MB log), ~1 min"
     )
-    size.add_argument("--quick", action="store_true", help="small inputs (the default)")
     bench.add_argument(
         "--json",
         metavar="PATH",

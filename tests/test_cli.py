@@ -58,7 +58,7 @@ def test_version(child_env):
 
 @pytest.mark.parametrize(
     "args",
-    [["bogus"], ["bench", "--full", "--quick"], ["bench", "--against", "numpy"], ["info", "-x"]],
+    [["bogus"], ["bench", "--quick"], ["bench", "--against", "numpy"], ["info", "-x"]],
 )
 def test_bad_arguments_exit_2(child_env, args: List[str]):
     proc = run_cli(child_env, *args)
