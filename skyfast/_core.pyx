@@ -24,7 +24,7 @@ from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno, PyErr_SetFromEr
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.unicode cimport PyUnicode_Substring, PyUnicode_FindChar
 from libc.errno cimport (errno, ENOENT, EINTR, ESRCH, EPERM, EINVAL, ENOSYS, EISDIR, EADDRINUSE,
-                         EACCES, EAGAIN)
+                         EACCES, EAGAIN, EMFILE, ENFILE)
 from libc.stdlib cimport malloc, free
 from libc.string cimport memchr, memcpy, strlen
 from libc.math cimport floor, isfinite, signbit, fabs
@@ -167,17 +167,20 @@ cdef bytes _fspath_bytes(object path):
     return encoded
 
 
-cdef object _read_small(bytes path):
+cdef object _read_small(bytes path, object out_of_fds_as=None):
     """_kernel.read_text() in C for files of a few bytes: same policy, same answers.
 
     A regular file's text as strict UTF-8, else None (O_NONBLOCK: a FIFO planted
-    in a fake tree cannot block).
+    in a fake tree cannot block).  With ``out_of_fds_as`` a file name, running out
+    of descriptors (EMFILE, ENFILE) raises the OSError opening that file would.
     """
     cdef char buf[4096]
     cdef ssize_t got = 0, n
     cdef stat_t st
     cdef int fd = _open_retry(PyBytes_AS_STRING(path), O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     if fd < 0:
+        if out_of_fds_as is not None and (errno == EMFILE or errno == ENFILE):
+            _raise_errno(out_of_fds_as)
         return None
     try:
         if fstat(fd, &st) != 0 or not S_ISREG(st.st_mode):
@@ -456,9 +459,14 @@ cdef double _host_mem_gib() except? -1.0:
     # else is read and parsed, and an unreadable file raises what psutil raises.
     if sf_procfs_memtotal(PyBytes_AS_STRING(_meminfo), &kernel_total):
         total = kernel_total
+        # Reading the file would need a descriptor: without one to spare, raise
+        # what opening it raises (psutil's error) rather than answer.
+        fds_for = _meminfo_name
     else:
         total = _kernel.meminfo_total_bytes(_read_whole(_meminfo, _meminfo_name))
-    text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1)
+        fds_for = None
+    text = _read_small(_cg_mem_max if _is_regular_file(_cg_controllers) else _cg_mem_v1,
+                       fds_for)
     limit = None if text is None else _kernel.memory_limit_bytes(text)
     if limit is not None and limit < total:
         total = limit
