@@ -48,6 +48,10 @@ for f in skyfast/py.typed skyfast/_core.pyi skyfast/integrations/skypilot.py \
 done
 if grep -E '\.(c|h)$' "$work/wheel.txt"; then fail "wheel ships C sources (above)"; fi
 unzip -p "$wheel" '*.dist-info/METADATA' >"$work/METADATA"
+# PEP 639: the licence as an SPDX expression and the file that carries it.
+for field in 'License-Expression: Apache-2.0' 'License-File: LICENSE'; do
+    grep -qxF "$field" "$work/METADATA" || fail "METADATA lacks '$field'"
+done
 # psutil and everything else are extras: nothing is required of every user.
 if grep '^Requires-Dist:' "$work/METADATA" | grep -v 'extra =='; then
     fail "the wheel requires the packages above for everyone"
