@@ -46,13 +46,7 @@ def _extensions():
         extra_compile_args=["-O2"],
         define_macros=macros,
     )
-    # The container-limits code is one Python source, compiled as it is: the
-    # typed twin stays the only text to read and the two builds cannot drift.
-    limits = Extension(
-        "skyfast._limits_c", ["skyfast/_limits_py.py"], extra_compile_args=["-O2"],
-        define_macros=macros,
-    )
-    return cythonize([ext, limits], compiler_directives=directives)
+    return cythonize([ext], compiler_directives=directives)
 
 
 # The start-up activation (docs/skypilot.md): installed at the top of

@@ -330,7 +330,7 @@ if [ "$verify" != 0 ]; then
         (
             cd "$work/run"
             export SKYFAST_REQUIRE_EXTENSIONS=1
-            "$vpy" -I -c "import skyfast, skyfast._core, skyfast._limits_c as l, sys
+            "$vpy" -I -c "import skyfast, skyfast._core, sys
 assert skyfast.IMPLEMENTATION == 'cython', skyfast.IMPLEMENTATION
 assert skyfast.__file__.startswith(sys.prefix), skyfast.__file__
 print('skyfast', skyfast.__version__, skyfast.IMPLEMENTATION, 'from', skyfast._core.__file__)"

@@ -40,7 +40,6 @@ echo "::: $(basename "$wheel")"
 step "contents and metadata"
 unzip -Z1 "$wheel" | sort >"$work/wheel.txt"
 grep -qE '^skyfast/_core\..*\.so$' "$work/wheel.txt" || fail "wheel has no compiled core"
-grep -qE '^skyfast/_limits_c\..*\.so$' "$work/wheel.txt" || fail "wheel has no compiled limits module"
 grep -qE '\.dist-info/licenses/LICENSE$' "$work/wheel.txt" || fail "wheel has no LICENSE"
 for f in skyfast/py.typed skyfast/_core.pyi skyfast/integrations/skypilot.py \
          _skyfast_startup.py skyfast_skypilot.pth skyfast_skypilot.start; do   # start-up files at the root

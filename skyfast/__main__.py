@@ -98,7 +98,7 @@ def _limits_rows() -> List[Tuple[str, str]]:
         found = limits.read_limits()
     except Exception as e:  # never fatal for a report
         return [("container limits", f"error: {type(e).__name__}: {e}")]
-    rows = [("container limits", f"(skyfast.limits, {limits.IMPLEMENTATION} build)")]
+    rows = [("container limits", "(skyfast.limits)")]
     for field, value in vars(found).items():
         rows.append((f"  {field}", repr(value)))
     return rows

@@ -1,12 +1,8 @@
-# cython: language_level=3, annotation_typing=False, freethreading_compatible=True
-# cython: autotestdict=False
-# (Compiled into skyfast._limits_c: hints stay hints there, so both builds take the same values.)
 """Container limits: what this process may really use (docs/contract.md §6; docs/limits.md).
 
-This is the pure-Python implementation behind ``skyfast.limits``.  The build
-also compiles this very file with Cython into ``skyfast._limits_c`` (one
-source, so the two cannot drift; the tests run against both).  Nearly all of
-its time goes to reading files, so compiling saves only about a tenth.
+This is the implementation behind ``skyfast.limits``, plain Python in every
+install: nearly all of its time goes to reading files (docs/limits.md, "One
+build").
 
 ``read_limits()`` finds the process's own cgroup (``/proc/self/cgroup`` and
 ``/proc/self/mountinfo``), under cgroup v1, v2 or a hybrid of both (a v1

@@ -98,18 +98,9 @@ def impl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     module.set_cache_ttl(0.020)
 
 
-@pytest.fixture(
-    name="limits",
-    scope="session",
-    params=["cython", "python"],
-    ids=["c-extension", "pure-python"],
-)
-def limits_fixture(request: pytest.FixtureRequest) -> ModuleType:
-    """One build of the container-limits code: skyfast._limits_c (compiled) or _limits_py."""
-    if request.param == "cython":
-        if not request.config.getoption("c_extensions"):
-            pytest.skip("--no-c-extensions")
-        return load_compiled("skyfast._limits_c")
+@pytest.fixture(name="limits", scope="session")
+def limits_fixture() -> ModuleType:
+    """The container-limits code, skyfast._limits_py (plain Python in every install)."""
     return importlib.import_module("skyfast._limits_py")
 
 
@@ -117,12 +108,6 @@ def limits_fixture(request: pytest.FixtureRequest) -> ModuleType:
 def compiled_core() -> ModuleType:
     """skyfast._core, for tests about the compiled core specifically."""
     return load_compiled("skyfast._core")
-
-
-@pytest.fixture(scope="session")
-def compiled_limits() -> ModuleType:
-    """skyfast._limits_c, for tests that compare the two builds directly."""
-    return load_compiled("skyfast._limits_c")
 
 
 @pytest.fixture(scope="session")

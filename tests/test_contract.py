@@ -48,8 +48,7 @@ def test_the_stub_names_every_public_function(compiled_core: ModuleType) -> None
 
 
 # Free-threading safe (tests/test_reliability_free_threading.py, on a 3.13t build).
-SOURCES = {"_core.pyx": {"language_level": "3", "freethreading_compatible": "True"},
-           "_limits_py.py": {"language_level": "3", "freethreading_compatible": "True"}}
+SOURCES = {"_core.pyx": {"language_level": "3", "freethreading_compatible": "True"}}
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
@@ -92,8 +91,6 @@ def test_no_import_cycle() -> None:
     graph = {}
     for path in [*package.glob("*.py"), *package.glob("*.pyx")]:
         name = "skyfast." + path.stem
-        if name == "skyfast._limits_py":
-            graph["skyfast._limits_c"] = _package_imports(path)  # the same source, compiled
         graph[name] = _package_imports(path)
     graph["skyfast._core"] = graph.pop("skyfast._core", set())
 

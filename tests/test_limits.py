@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
@@ -1213,57 +1212,3 @@ def test_fake_tree_matches_oracle(
         assert result.cpu_quota == (min(quotas) if quotas else None)
         assert result.memory_limit == oracle_memory_max(memory + pad)
         assert 1 <= result.effective_cpus <= result.host_cpus
-
-
-# ---------------------------------------------------------------------------
-# the two builds agree: compiled _limits_c and pure-Python _limits_py
-# ---------------------------------------------------------------------------
-
-_shape = st.sampled_from(["v1", "v2", "hybrid"])
-_depth_path = st.lists(st.sampled_from(["pod", "ctr", "a b", "x\ty"]), max_size=3).map(
-    lambda parts: "/" + "/".join(parts)
-)
-_v1_text = st.one_of(_numbers, st.sampled_from(["-1", V1_UNLIMITED, "100000"])).map(
-    lambda t: t + "\n"
-)
-_cgroup_files = st.dictionaries(
-    st.sampled_from(
-        [
-            "cpu.max",
-            "memory.max",
-            "cpuset.cpus.effective",
-            "cpu.cfs_quota_us",
-            "cpu.cfs_period_us",
-            "memory.limit_in_bytes",
-            "memory.stat",
-            "cpuset.effective_cpus",
-        ]
-    ),
-    st.one_of(_cpu_max_text, _v1_text, st.from_regex(r"\A[0-9,\-]{0,12}\n?\Z"), st.text()),
-)
-
-
-@given(_shape, _depth_path, st.lists(_cgroup_files, min_size=1, max_size=4), _pad)
-def test_builds_agree_on_generated_trees(
-    compiled_limits: ModuleType, shape: str, path: str, levels: List[Dict[str, str]], pad: str
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Tree(Path(tmp), _limits_py)
-        getattr(tree, "v1" if shape != "v2" else "v2")(path)
-        if shape == "hybrid":
-            with open(tree.proc / "self" / "cgroup", "a") as f:
-                f.write(f"0::{path}\n")
-        parts = [p for p in path.split("/") if p]
-        for depth, files in enumerate(levels):
-            rel = "/".join(parts[:depth])
-            for name, text in files.items():
-                for base in ("", "cpu,cpuacct/", "cpuset/", "memory/"):
-                    target = tree.cgroup_root / (base + rel) / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes((text + pad).encode("utf-8", "surrogatepass"))
-        roots = {"proc_root": str(tree.proc), "cgroup_root": str(tree.cgroup_root)}
-        for rounding in ("ceil", "floor", "round"):
-            want = dataclasses.astuple(_limits_py.read_limits(rounding=rounding, **roots))
-            got = dataclasses.astuple(compiled_limits.read_limits(rounding=rounding, **roots))
-            assert got == want
-            assert compiled_limits.effective_cpu_count(rounding=rounding, **roots) == want[-2]

@@ -104,7 +104,7 @@ def modules(*names):
             pass
     return found
 
-limits_builds = modules("skyfast._limits_c", "skyfast._limits_py")
+limits_modules = modules("skyfast._limits_py")
 cores = modules("skyfast._core", "skyfast._core_py")
 ns = None
 if spec["sky"]:
@@ -191,7 +191,7 @@ out = {
 }
 out["public"] = [skyfast.limits.read_limits.__module__,
                  dataclasses.asdict(skyfast.limits.read_limits())]
-for name, m in limits_builds.items():
+for name, m in limits_modules.items():
     out["limits"][name] = {
         "read": dataclasses.asdict(m.read_limits()),
         "floor": m.read_limits(rounding="floor").effective_cpus,
@@ -1068,11 +1068,10 @@ def test_moved_process_reports_no_limit(limits: ModuleType, lab: Lab,
     assert read["effective_cpus"] == min(read["host_cpus"], read["affinity_cpus"])
 
 
-def test_public_limits_is_the_chosen_build(scenario: Result, core_built: bool) -> None:
+def test_public_limits_is_limits_py(scenario: Result) -> None:
     module, read = scenario.child["public"]
-    build = "skyfast._limits_c" if core_built else "skyfast._limits_py"
-    assert module == build
-    assert read == scenario.child["limits"][build]["read"]
+    assert module == "skyfast._limits_py"
+    assert read == scenario.child["limits"][module]["read"]
 
 
 def test_core_functions_follow_the_contract(impl: ModuleType, scenario: Result) -> None:

@@ -27,7 +27,6 @@ FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 def test_import_keeps_the_gil_off(child_env: Dict[str, str], core_built: bool) -> None:
     code = ("import sys, skyfast, skyfast.limits\n"
             "assert skyfast.IMPLEMENTATION == 'cython', skyfast.IMPLEMENTATION\n"
-            "assert skyfast.limits.IMPLEMENTATION == 'cython'\n"
             "assert not sys._is_gil_enabled(), 'importing skyfast enabled the GIL'\n")
     env = {k: v for k, v in child_env.items() if k != "PYTHON_GIL"}
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
