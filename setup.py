@@ -6,14 +6,14 @@ by accident).  Values '0', '', 'false', 'no' mean false.
 """
 
 import os
+import runpy
 import sys
 
 from setuptools import Extension, setup
 
-
-def _flag(name: str) -> bool:
-    # Mirrors skyfast._common.env_flag; setup.py cannot import the package.
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+# skyfast._common.env_flag, read from its file: setup.py cannot import the package.
+_flag = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "skyfast",
+                                    "_common.py"))["env_flag"]
 
 
 def _extensions():

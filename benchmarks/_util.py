@@ -1,9 +1,11 @@
 """Shared helpers for the asv suite: pick the implementation, set the cache, make seeded data.
 
 The seeded inputs come from ``skyfast/_benchdata.py``, the one home they share
-with ``skyfast bench``.  It is loaded by path from this checkout, not imported
-from the installed skyfast: asv runs today's suite against older commits,
-whose installed package may not have it.
+with ``skyfast bench``, and the default cache window and the pod variables from
+``skyfast/_cache.py`` and ``skyfast/_common.py``, where they are defined.  Those
+files are loaded by path from this checkout, not imported from the installed
+skyfast: asv runs today's suite against older commits, whose installed package
+may not have them.
 """
 
 from __future__ import annotations
@@ -16,14 +18,8 @@ from types import ModuleType
 
 IMPLEMENTATIONS = ["cython", "python"]
 CACHE_MODES = ["warm", "cold"]
-DEFAULT_TTL = 0.020
 
 _MODULES = {"cython": "skyfast._core", "python": "skyfast._core_py"}
-POD_ENV_VARS = (
-    "SKYPILOT_POD_CPU_CORE_LIMIT",
-    "SKYPILOT_POD_MEMORY_GB_LIMIT",
-    "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
-)
 
 
 def load(impl: str, cache: str = "warm") -> ModuleType:
@@ -57,19 +53,23 @@ def unset_pod_env() -> None:
         os.environ.pop(name, None)
 
 
-def _load_benchdata() -> ModuleType:
+def _from_checkout(name: str) -> ModuleType:
+    """skyfast/<name>.py of this checkout (a module importing only the standard library)."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "skyfast", "_benchdata.py")  # fmt: skip
-    spec = importlib.util.spec_from_file_location("_skyfast_benchdata", path)
+                        "skyfast", f"{name}.py")  # fmt: skip
+    spec = importlib.util.spec_from_file_location(f"_skyfast{name}", path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the benchmark inputs from {path}")
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # registered before it runs, as imports are
     spec.loader.exec_module(module)
     return module
 
 
+DEFAULT_TTL: float = _from_checkout("_cache").DEFAULT_TTL
+POD_ENV_VARS = _from_checkout("_common").POD_ENV_VARS
 # Registered under a private name so the inputs import like any module.
-sys.modules.setdefault("_skyfast_benchdata", _load_benchdata())
+_from_checkout("_benchdata")
 from _skyfast_benchdata import (  # type: ignore[import-not-found]  # noqa: E402
     KIB,
     MIB,

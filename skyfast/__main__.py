@@ -24,13 +24,11 @@ from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
 import skyfast
 
-from ._bench import FUNCTIONS as _FUNCTIONS
-from ._common import env_flag
+from ._common import FUNCTIONS as _FUNCTIONS
+from ._common import POD_ENV_VARS, env_flag
 
 _ENV_VARS = (
-    "SKYPILOT_POD_CPU_CORE_LIMIT",
-    "SKYPILOT_POD_MEMORY_GB_LIMIT",
-    "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
+    *POD_ENV_VARS,
     "SKYFAST_NO_EXTENSIONS",
     "SKYFAST_REQUIRE_EXTENSIONS",
 )

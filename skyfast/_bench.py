@@ -46,30 +46,20 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from . import _benchdata as data
 from . import _dispatch
-from ._common import keep_tracebacklimit
+from ._cache import DEFAULT_TTL
+from ._common import FUNCTIONS, POD_ENV_VARS, keep_tracebacklimit
 
 __all__ = ["FUNCTIONS", "format_table", "load_average", "load_impls", "machine_info", "run"]
 
 Row = Dict[str, Any]
 Progress = Optional[Callable[[str], None]]
 
-FUNCTIONS = (
-    "is_process_alive", "get_cpu_count", "get_parallel_threads", "base36_encode",
-    "get_mem_size_gb", "hash_file", "get_max_workers_for_file_mounts", "read_last_n_lines",
-    "format_float", "estimate_fd_for_dir", "find_free_port", "truncate_long_string",
-)  # fmt: skip
-DEFAULT_TTL = 0.020
 MIN_SAMPLE_NS = 200_000
 # A spread (interquartile range / median) above this makes a row "noisy".
 NOISY_SPREAD = 0.25
 # Hashing a file cannot beat hashing bytes that are already in the CPU cache; a
 # median above this (a little over 1 for rounding) means the machine changed speed.
 IN_MEMORY_LIMIT = 1.03
-_POD_ENV_VARS = (
-    "SKYPILOT_POD_CPU_CORE_LIMIT",
-    "SKYPILOT_POD_MEMORY_GB_LIMIT",
-    "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
-)
 _TIMES = "\u00d7"
 
 # ---------------------------------------------------------------------------
@@ -755,7 +745,7 @@ class _PodEnvUnset:
     """The rows are "host, no env var": hide SKYPILOT_POD_* while measuring."""
 
     def __enter__(self) -> None:
-        self.saved = {k: os.environ.pop(k) for k in _POD_ENV_VARS if k in os.environ}
+        self.saved = {k: os.environ.pop(k) for k in POD_ENV_VARS if k in os.environ}
 
     def __exit__(self, *exc: object) -> None:
         os.environ.update(self.saved)

@@ -15,11 +15,12 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Tuple, TypeVar
 
-__all__ = ["cached", "clear_cache", "get_cache_ttl", "set_cache_ttl", "subscribe"]
+__all__ = ["DEFAULT_TTL", "cached", "clear_cache", "get_cache_ttl", "set_cache_ttl", "subscribe"]
 
 _T = TypeVar("_T")
 
-_ttl = 0.020
+DEFAULT_TTL = 0.020  # seconds: the one definition of the default window
+_ttl = DEFAULT_TTL
 # key -> (pid that computed it, expiry on the monotonic clock, value); each entry
 # is replaced whole, so a thread never sees a torn one.
 _entries: Dict[str, Tuple[int, float, Any]] = {}

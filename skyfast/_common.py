@@ -17,6 +17,8 @@ from typing import Iterator, Optional, Tuple
 
 __all__ = [
     "FIFO_NO_WRITER",
+    "FUNCTIONS",
+    "POD_ENV_VARS",
     "FileNotFoundAssertionError",
     "bind_address",
     "cpu_count_from_env",
@@ -28,6 +30,21 @@ __all__ = [
     "mem_gb_from_gb_env",
 ]
 
+
+# The twelve functions, in the contract's order (docs/contract.md, section 2);
+# tests/test_contract.py checks them against skyfast.__all__ and their other homes.
+FUNCTIONS = (
+    "is_process_alive", "get_cpu_count", "get_parallel_threads", "base36_encode",
+    "get_mem_size_gb", "hash_file", "get_max_workers_for_file_mounts", "read_last_n_lines",
+    "format_float", "estimate_fd_for_dir", "find_free_port", "truncate_long_string",
+)  # fmt: skip
+
+# The variables SkyPilot's get_cpu_count / get_mem_size_gb read (on every call).
+POD_ENV_VARS = (
+    "SKYPILOT_POD_CPU_CORE_LIMIT",
+    "SKYPILOT_POD_MEMORY_GB_LIMIT",
+    "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
+)
 
 _FALSE_WORDS = ("", "0", "false", "no")
 

@@ -21,7 +21,7 @@ typedef struct {
     int valid;
 } sf_entry;
 
-static double sf_ttl = 0.020;  /* the window, mirrored from skyfast._cache */
+static double sf_ttl = 0.0;  /* the window: set from skyfast._cache when the core subscribes */
 
 static double sf_get_ttl(void) {
     double ttl;

@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import pytest
 from hypothesis import HealthCheck, settings
 
-from skyfast._common import env_flag, keep_tracebacklimit
+from skyfast._cache import DEFAULT_TTL
+from skyfast._common import POD_ENV_VARS, env_flag, keep_tracebacklimit
 
 # The `ci` profile is Hypothesis' own (loaded when CI is set); extend it so
 # CI stays within its time budget, and keep a `thorough` profile for long runs.
@@ -95,7 +96,7 @@ def impl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
         module = importlib.import_module("skyfast._core_py")
     module.set_cache_ttl(0)
     yield module
-    module.set_cache_ttl(0.020)
+    module.set_cache_ttl(DEFAULT_TTL)
 
 
 @pytest.fixture(name="limits", scope="session")
@@ -170,11 +171,6 @@ def outcome_fixture() -> Callable[..., Tuple[Any, ...]]:
 # Shared by the tests of read_last_n_lines, hash_file, estimate_fd_for_dir,
 # get_max_workers_for_file_mounts, get_cpu_count, get_mem_size_gb and import.
 
-POD_ENV_VARS = (
-    "SKYPILOT_POD_CPU_CORE_LIMIT",
-    "SKYPILOT_POD_MEMORY_GB_LIMIT",
-    "SKYPILOT_POD_MEMORY_BYTES_LIMIT",
-)
 
 
 @contextlib.contextmanager

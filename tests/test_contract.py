@@ -14,12 +14,71 @@ import re
 from types import ModuleType
 
 import pytest
+from _guards import HANG_GUARD
 
 import skyfast
 from skyfast import _core_py
 
 PUBLIC = [name for name in skyfast.__all__ if callable(getattr(skyfast, name))
           and name != "FileNotFoundAssertionError"]
+
+
+CACHE_CONTROLS = {"clear_cache", "get_cache_ttl", "set_cache_ttl"}
+ALIASES = {"get_max_workers": "get_max_workers_for_file_mounts"}
+NO_UPSTREAM = {"is_process_alive", "estimate_fd_for_dir"}  # NEW in skyfast (contract §2)
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_the_function_list_is_skyfasts_public_functions() -> None:
+    """_common.FUNCTIONS, which the CLI, the harness and the benchmarks read, is __all__'s."""
+    from skyfast._common import FUNCTIONS
+
+    assert len(FUNCTIONS) == len(set(FUNCTIONS)) == 12
+    assert set(FUNCTIONS) == set(PUBLIC) - CACHE_CONTROLS - set(ALIASES)
+    for alias, name in ALIASES.items():
+        assert getattr(skyfast, alias) is getattr(skyfast, name)
+
+
+def _functions() -> list:
+    from skyfast._common import FUNCTIONS
+
+    return list(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", _functions())
+def test_every_function_has_each_of_its_places(name: str) -> None:
+    """Twin, stub, asv module, bench case and the SkyPilot mapping: none may be forgotten."""
+    from skyfast import _bench
+    from skyfast.integrations import skypilot
+
+    assert callable(getattr(_core_py, name)), "the twin"
+    stub = pathlib.Path(_core_py.__file__).with_name("_core.pyi")
+    if stub.exists():
+        assert re.search(rf"^def {name}\(", stub.read_text(), flags=re.M), "the stub"
+    assert name in _bench.FUNCTIONS, "a skyfast bench case"
+    upstream = {n for names in skypilot.UPSTREAM_NAMES.values() for n in names}
+    assert (name in upstream) != (name in NO_UPSTREAM), "the SkyPilot mapping"
+    benchmarks = REPO / "benchmarks"
+    if benchmarks.is_dir():  # a checkout or an sdist
+        assert (benchmarks / f"bench_{name}.py").is_file(), "an asv module"
+        text = (benchmarks / "bench_instructions.py").read_text()
+        assert f'function = "{name}"' in text, "an instruction count"
+
+
+def test_info_does_not_import_the_harness(child_env: dict) -> None:
+    """``skyfast info`` is a report: the benchmark harness stays unimported."""
+    import subprocess
+    import sys
+
+    code = ("import contextlib, io, sys\n"
+            "from skyfast.__main__ import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['info']) == 0\n"
+            "print('skyfast._bench' in sys.modules, 'skyfast._benchdata' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
+                          text=True, timeout=HANG_GUARD, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

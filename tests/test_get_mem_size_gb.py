@@ -25,6 +25,8 @@ from _reliability import run_child
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from skyfast._cache import DEFAULT_TTL
+
 GIB = 1024**3
 
 
@@ -706,7 +708,7 @@ def test_kernel_meminfo_answer_is_memtotal_exactly(impl, pod_env, cgroup_root, s
                 assert struct.pack("<d", result) == struct.pack(
                     "<d", memtotal_bytes_from_text() / GIB)
         finally:
-            impl.set_cache_ttl(0.02)
+            impl.set_cache_ttl(DEFAULT_TTL)
 
 
 _SYSCALLS_CHILD = r"""

@@ -20,6 +20,8 @@ from typing import Any, Dict, List
 import pytest
 from _guards import HANG_GUARD
 
+from skyfast._cache import DEFAULT_TTL
+
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
@@ -61,7 +63,7 @@ def test_many_threads_while_the_cache_churns(impl: ModuleType, tmp_path: Any,
 
         def churn() -> None:
             while not stop.is_set():
-                impl.set_cache_ttl(0.020)
+                impl.set_cache_ttl(DEFAULT_TTL)
                 impl.clear_cache()
                 impl.set_cache_ttl(0)
 
