@@ -159,7 +159,8 @@ class _Progress:
 
 
 def _bench(full: bool, json_path: Optional[str], against: Optional[str],
-           only: Optional[List[str]], wide: bool = False) -> int:  # fmt: skip
+           only: Optional[List[str]], wide: bool = False,
+           markdown: bool = False) -> int:  # fmt: skip
     from . import _bench
 
     have_skypilot = _skypilot_importable()
@@ -183,7 +184,13 @@ def _bench(full: bool, json_path: Optional[str], against: Optional[str],
     finally:
         progress.done()
     if not to_stdout:
-        print(_bench.format_table(rows, load_average=_bench.load_average(), wide=wide))
+        if markdown:
+            command = "python -m skyfast bench" + (" --full" if full else "") + (
+                " --against skypilot" if against else "") + " --markdown"
+            machine = _bench.machine_info(_bench.load_impls(have_skypilot))
+            print(_bench.format_markdown(rows, machine, command))
+        else:
+            print(_bench.format_table(rows, load_average=_bench.load_average(), wide=wide))
     return 1 if any(r["mismatches"] for r in rows) else 0
 
 
@@ -241,6 +248,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "(wider than 100 columns)",
     )
     bench.add_argument(
+        "--markdown",
+        action="store_true",
+        help="the table as Markdown, with the machine and the date (README's Speed table)",
+    )
+    bench.add_argument(
         "--against",
         choices=["skypilot"],
         help="require SkyPilot 0.14.1 as the reference (error if it is not installed)",
@@ -255,7 +267,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "bench":
-            return _bench(args.full, args.json, args.against, args.only, args.wide)
+            return _bench(args.full, args.json, args.against, args.only, args.wide,
+                          args.markdown)
         print("\n".join(info_lines()), flush=True)
         if args.command == "info":
             return 0

@@ -49,7 +49,10 @@ from . import _dispatch
 from ._cache import DEFAULT_TTL
 from ._common import FUNCTIONS, POD_ENV_VARS, keep_tracebacklimit
 
-__all__ = ["FUNCTIONS", "format_table", "load_average", "load_impls", "machine_info", "run"]
+__all__ = [
+    "FUNCTIONS", "format_markdown", "format_table", "load_average", "load_impls",
+    "machine_info", "run",
+]  # fmt: skip
 
 Row = Dict[str, Any]
 Progress = Optional[Callable[[str], None]]
@@ -985,3 +988,44 @@ def format_table(rows: Sequence[Row], *, load_average: Optional[float] = None,
     return "\n".join(out)
 
 
+
+
+def format_markdown(rows: Sequence[Row], machine: Dict[str, Any], command: str) -> str:
+    """README's table: the narrow columns as Markdown, cold first for the cached functions.
+
+    Each cached function gets its cold row (what SkyPilot gets) and then its warm
+    row (what the cache adds for a caller in a loop).  Ends with where and when
+    it was measured, and the geometric mean of each function's first row.
+    """
+    rows = [r for r in rows if r.get("kind") == "time" and not r["withheld"]]
+    impl = rows[0]["skyfast_impl"] if rows else "cython"
+    lines = ["| function | case | SkyPilot | skyfast | ratio |", "|---|---|---|---|---|"]
+    firsts: Dict[str, float] = {}
+    for r in rows:
+        modes = ("cold", "warm") if r["cached"] else ("warm",)
+        for mode in modes:
+            ratio = r["ratios"][mode]
+            label = r["case"]
+            if r["cached"]:
+                label += " (cold: as SkyPilot calls it)" if mode == "cold" else (
+                    " (warm: a caller in a loop)")
+            if ratio is not None:
+                firsts.setdefault(r["function"], ratio["median"])
+            cells = [f"`{r['function']}`", label, _time_cell(r, "skypilot"),
+                     _time_cell(r, f"{impl}_{mode}"),
+                     "—" if ratio is None else fmt_ratio(ratio["median"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    when = time.strftime("%Y-%m-%d")
+    cpu = machine.get("cpu_model") or machine.get("machine") or "unknown CPU"
+    lines += [
+        "",
+        f"Measured {when} on {machine.get('nproc')} CPUs ({cpu}), "
+        f"{machine.get('python_implementation')} {machine.get('python')}, "
+        f"SkyPilot {machine.get('skypilot_version')}, skyfast {machine.get('skyfast_version')} "
+        f"({impl}), load average {machine.get('load_average_1min') or 0:.1f}, with `{command}`.",
+    ]
+    if firsts:
+        mean = statistics.geometric_mean(firsts.values())
+        lines.append(f"Geometric mean of each function's first row (as SkyPilot calls it): "
+                     f"{fmt_ratio(mean)}.")
+    return "\n".join(lines)

@@ -322,3 +322,22 @@ def test_bench_wide_has_every_column(child_env):
     assert header[:4] == ["function", "case", "SkyPilot", "skyfast"]
     assert {"cold", "pure-Python", "stdlib"} <= set(header)
     assert "quartiles" in proc.stdout
+
+
+def test_bench_markdown_is_readmes_table(child_env):
+    """Cold first for a cached function, then warm; where and when; no targets."""
+    import time
+
+    proc = run_cli(child_env, "bench", "--markdown", "--only", "get_cpu_count",
+                   "--only", "format_float")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().split("\n")
+    assert lines[0] == "| function | case | SkyPilot | skyfast | ratio |"
+    rows = [line for line in lines if line.startswith("| `")]
+    cpu = [r for r in rows if r.startswith("| `get_cpu_count`")]
+    assert len(cpu) == 2 and "cold" in cpu[0] and "warm" in cpu[1]
+    assert all(r.count("|") == 6 for r in rows)
+    footer = " ".join(lines[len(rows) + 2:])
+    assert time.strftime("%Y-%m-%d") in footer and "CPUs" in footer
+    assert "python -m skyfast bench --markdown" in footer
+    assert "target" not in proc.stdout.lower()
