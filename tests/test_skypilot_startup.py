@@ -158,7 +158,8 @@ def calls_from(trace: Path, caller: str) -> List[Dict[str, Any]]:
 @pytest.mark.parametrize("how", ["startup", "install-after"])
 def test_import_time_value_comes_from_skyfast_only_at_startup(sky, child_env, tmp_path, how):
     """``_NUM_THREADS`` is computed when the module is imported: the hook is there first."""
-    env = dict(child_env, SKYFAST_SKYPILOT_TRACE=str(tmp_path))
+    trace = tmp_path / "made-by-the-trace"  # the trace makes its directory
+    env = dict(child_env, SKYFAST_SKYPILOT_TRACE=str(trace))
     if how == "startup":
         env["SKYFAST_SKYPILOT"] = "1"
     proc = subprocess.run([sys.executable, "-c", _NUM_THREADS, how], env=env,
@@ -166,7 +167,7 @@ def test_import_time_value_comes_from_skyfast_only_at_startup(sky, child_env, tm
     assert proc.returncode == 0, proc.stderr
     value, skyfasts = json.loads(proc.stdout.splitlines()[-1])
     assert value == skyfasts
-    calls = calls_from(tmp_path, "sky.provision.kubernetes.instance")
+    calls = calls_from(trace, "sky.provision.kubernetes.instance")
     if how == "startup":
         assert [(c["function"], c["skyfast"]) for c in calls] == [
             ("get_parallel_threads", skyfast.get_parallel_threads.__module__)]

@@ -212,10 +212,11 @@ def _trace_dir() -> Optional[str]:
 
 
 def _trace(directory: str, record: Dict[str, Any]) -> None:
-    """One JSON line appended to ``DIR/<pid>.jsonl`` in a single write."""
+    """One JSON line appended to ``DIR/<pid>.jsonl`` in a single write (DIR made if missing)."""
     pid = os.getpid()
     line = json.dumps(dict(record, pid=pid, ppid=os.getppid()), sort_keys=True) + "\n"
     with contextlib.suppress(OSError):
+        os.makedirs(directory, exist_ok=True)
         fd = os.open(os.path.join(directory, f"{pid}.jsonl"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
