@@ -17,6 +17,9 @@
 #   SKYFAST_PY_FT_TARBALL_URL  where to fetch the source tarball from
 #   PYENV_ROOT               where pyenv (and its python-build plugin) lives
 set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 
 PY_VERSION=3.13.5
 PY_SHA256=93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640
@@ -31,16 +34,6 @@ exe="$prefix/bin/python3.13t"
 marker="$prefix/.skyfast-build-incomplete"
 
 t_all=$SECONDS
-step_start=$SECONDS step_name=""
-step() {   # step NAME: close the previous step (printing its time), open a new one
-    if [ -n "$step_name" ]; then
-        echo "::: [$step_name] done in $((SECONDS - step_start))s"
-    fi
-    step_name="$1" step_start=$SECONDS
-    [ -n "$step_name" ] && echo "::: [$step_name] ..."
-    return 0
-}
-die() { echo "::: ERROR: $*" >&2; exit 1; }
 
 # True if $1 is a working free-threaded 3.13 interpreter (GIL disabled at build and run time).
 is_free_threaded() {
@@ -94,7 +87,7 @@ fi
 step "locate python-build"
 python_build="$pyenv_root/plugins/python-build/bin/python-build"
 [ -x "$python_build" ] || python_build="$(command -v python-build || true)"
-[ -n "$python_build" ] && [ -x "$python_build" ] || die "python-build not found (looked in $pyenv_root/plugins/python-build/bin and PATH)"
+{ [ -n "$python_build" ] && [ -x "$python_build" ]; } || die "python-build not found (looked in $pyenv_root/plugins/python-build/bin and PATH)"
 "$python_build" --definitions | grep -qx "$PY_DEFINITION" || die "python-build at $python_build has no '$PY_DEFINITION' definition; update pyenv"
 echo "::: $python_build ($("$python_build" --version 2>/dev/null || echo unknown version))"
 

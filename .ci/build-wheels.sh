@@ -22,8 +22,8 @@
 # .so files are added to the pure wheel, and auditwheel repair gives the wheel
 # its manylinux2014 tag after checking every symbol version.
 #
-# Headers: x86_64 uses the interpreter of that version on this machine (pyenv
-# or pythonX.Y on PATH, the same one the wheel is then tested with), else
+# Headers: x86_64 uses the interpreter of that version on this machine (pyenv,
+# else pythonX.Y on PATH: the same one the wheel is then tested with), else
 # Debian's amd64 libpythonX.Y-dev; aarch64 uses Debian's arm64 libpythonX.Y-dev
 # (bullseye 3.9, bookworm 3.11, trixie 3.13, forky 3.14/3.15), downloaded and
 # unpacked by .ci/wheels/debian_headers.py without touching apt.
@@ -78,6 +78,8 @@ if [ "$1" = --print-build-identifiers ]; then
 fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 here="$repo/.ci/wheels"
 mkdir -p "$1"
 out="$(cd "$1" && pwd)"
@@ -96,38 +98,6 @@ export ZIG_GLOBAL_CACHE_DIR="$cache/zig"
 export ZIG_LOCAL_CACHE_DIR="$work/zig-local"
 
 begin=$SECONDS
-step_start=$SECONDS
-step_name=""
-step() {   # close the previous step with its time, open the next
-    [ -n "$step_name" ] && echo "::: [$((SECONDS - step_start)) s] $step_name"
-    step_name="$*"
-    step_start=$SECONDS
-    [ -n "$step_name" ] && echo "::: $step_name"
-    return 0
-}
-fail() {
-    echo "build-wheels: $*" >&2
-    exit 1
-}
-debian_suite() {   # the Debian suite whose main archive has libpythonX.Y-dev
-    case "$1" in
-        3.9) echo bullseye ;;
-        3.11) echo bookworm ;;
-        3.13) echo trixie ;;
-        3.14 | 3.15) echo forky ;;   # testing: versions move, the index is refreshed daily
-        *) return 1 ;;
-    esac
-}
-find_python() {   # $1 = "3.9": an interpreter of that version, or nothing
-    local exe
-    if exe="$(command -v "python$1")" && "$exe" -c '' 2>/dev/null; then
-        echo "$exe"; return
-    fi
-    for exe in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
-        [ -x "$exe" ] && { echo "$exe"; return; }
-    done
-    return 0
-}
 
 step "tools venv ($("$python" --version 2>&1)), pinned by .ci/wheels/constraints.txt"
 "$python" -m venv "$work/tools"
@@ -142,12 +112,9 @@ echo "Cython $("$tpy" -c 'import Cython; print(Cython.__version__)'), zig $("${z
 step "clean copy of the tree"
 # Tracked and untracked-but-not-ignored files: what a fresh clone of this state
 # holds, without in-place build products (.so, generated C).
-mkdir "$work/tree"
-git -C "$repo" ls-files -z --cached --others --exclude-standard \
-    | (cd "$repo" && tar --null --files-from=- -cf -) \
-    | tar -xf - -C "$work/tree"
+copy_tree "$repo" "$work/tree"
 if compgen -G "$work/tree/skyfast/*.so" >/dev/null || compgen -G "$work/tree/skyfast/*.c" >/dev/null; then
-    fail "build products in the clean copy (check .gitignore)"
+    die "build products in the clean copy (check .gitignore)"
 fi
 
 step "sdist (python -m build --sdist)"
@@ -156,21 +123,21 @@ mkdir "$stage"
 # --no-isolation: the build uses the pinned setuptools/Cython of the tools venv
 # (build still checks they satisfy [build-system] requires).
 "$tpy" -m build --sdist --no-isolation --outdir "$stage" "$work/tree" >"$work/sdist.log" 2>&1 \
-    || { cat "$work/sdist.log"; fail "sdist build failed"; }
+    || { cat "$work/sdist.log"; die "sdist build failed"; }
 sdists=("$stage"/skyfast-*.tar.gz)
-[[ ${#sdists[@]} -eq 1 && -f "${sdists[0]}" ]] || fail "expected one sdist"
+[[ ${#sdists[@]} -eq 1 && -f "${sdists[0]}" ]] || die "expected one sdist"
 sdist="${sdists[0]}"
 tar -tzf "$sdist" | sed 's|^[^/]*/||' | sort >"$work/sdist.txt"
 for f in setup.py pyproject.toml skyfast/_core.pyx skyfast/_limits_py.py skyfast/py.typed \
          tests/test_contract.py tests/test_base36_encode.py; do
-    grep -qxF "$f" "$work/sdist.txt" || fail "sdist lacks $f"
+    grep -qxF "$f" "$work/sdist.txt" || die "sdist lacks $f"
 done
 # Every C header next to the .pyx must ship (the core includes them).
 while IFS= read -r h; do
-    grep -qxF "$h" "$work/sdist.txt" || fail "sdist lacks $h"
+    grep -qxF "$h" "$work/sdist.txt" || die "sdist lacks $h"
 done < <(cd "$work/tree" && find skyfast -name '*.h' | sort)
 if grep -E '\.(c|so|html|py[cod])$|(^|/)__pycache__/' "$work/sdist.txt"; then
-    fail "sdist ships generated files (above)"
+    die "sdist ships generated files (above)"
 fi
 echo "$(basename "$sdist"): $(wc -l <"$work/sdist.txt") entries, sources only"
 
@@ -178,17 +145,17 @@ step "pure-Python wheel from the sdist (SKYFAST_NO_EXTENSIONS=1)"
 mkdir "$work/src"
 tar -xzf "$sdist" -C "$work/src" --strip-components=1
 SKYFAST_NO_EXTENSIONS=1 "$tpy" -m build --wheel --no-isolation --outdir "$work/pure" "$work/src" \
-    >"$work/pure.log" 2>&1 || { cat "$work/pure.log"; fail "pure wheel build failed"; }
+    >"$work/pure.log" 2>&1 || { cat "$work/pure.log"; die "pure wheel build failed"; }
 pures=("$work"/pure/skyfast-*-py3-none-any.whl)
-[[ ${#pures[@]} -eq 1 && -f "${pures[0]}" ]] || fail "expected one py3-none-any wheel: $(ls "$work/pure")"
+[[ ${#pures[@]} -eq 1 && -f "${pures[0]}" ]] || die "expected one py3-none-any wheel: $(ls "$work/pure")"
 pure="${pures[0]}"
-if unzip -Z1 "$pure" | grep -E '\.(so|c)$'; then fail "the pure wheel holds compiled code or C (above)"; fi
+if unzip -Z1 "$pure" | grep -E '\.(so|c)$'; then die "the pure wheel holds compiled code or C (above)"; fi
 cp "$pure" "$stage/"
 basename "$pure"
 
 step "cythonize once (setup.py's extensions, pinned Cython)"
 (cd "$work/src" && "$tpy" "$here/cythonize.py") >"$work/extensions.txt" 2>"$work/cythonize.log" \
-    || { cat "$work/cythonize.log"; fail "cythonize failed"; }
+    || { cat "$work/cythonize.log"; die "cythonize failed"; }
 cut -f1,2 "$work/extensions.txt"
 
 # Include flags for the target's Python headers, or nothing (then the caller fails).
@@ -240,7 +207,7 @@ for arch in x86_64 aarch64; do
         fi
         step "$cp-$arch: zig cc -target $arch-linux-gnu.$MAX_GLIBC"
         incs="$(headers "$ver" "$arch")"
-        [ -n "$incs" ] || fail "$cp-$arch: no Python $ver headers for $arch (no interpreter here," \
+        [ -n "$incs" ] || die "$cp-$arch: no Python $ver headers for $arch (no interpreter here," \
             "no Debian package: see above); SKYFAST_WHEELS_SKIP='$cp-$arch' builds the rest"
         sodir="$work/so/$cp-$arch"
         files=()
@@ -257,7 +224,7 @@ for arch in x86_64 aarch64; do
         done <"$work/extensions.txt"
         for entry in "${pids[@]}"; do
             log="${entry#*:}"
-            if ! wait "${entry%%:*}"; then cat "$log"; fail "$cp-$arch: compile failed"; fi
+            if ! wait "${entry%%:*}"; then cat "$log"; die "$cp-$arch: compile failed"; fi
             # Warnings are shown, not fatal: Cython's C is not warning-free on every Python.
             grep -E 'warning|error' "$log" | head -20 || true
         done
@@ -272,10 +239,10 @@ for arch in x86_64 aarch64; do
         plat="manylinux2014_$arch"
         [ "$arch" = "$(uname -m)" ] || plat=auto
         PATH="$work/tools/bin:$PATH" "$tpy" -m auditwheel repair --plat "$plat" --wheel-dir "$work/repaired" "$raw" \
-            >"$work/repair.log" 2>&1 || { cat "$work/repair.log"; fail "$cp-$arch: auditwheel repair failed"; }
+            >"$work/repair.log" 2>&1 || { cat "$work/repair.log"; die "$cp-$arch: auditwheel repair failed"; }
         wheel="$(ls "$work"/repaired/skyfast-*-"$cp-$cp"-*"$arch".whl)"
         [[ "$wheel" == *"-manylinux2014_$arch.manylinux_2_17_$arch.whl" ]] \
-            || fail "$cp-$arch: auditwheel made $(basename "$wheel"), not a manylinux2014 wheel"
+            || die "$cp-$arch: auditwheel made $(basename "$wheel"), not a manylinux2014 wheel"
         mv "$wheel" "$stage/"
         built+=("$stage/$(basename "$wheel") $arch")
         basename "$wheel"
@@ -290,14 +257,14 @@ for arch in x86_64 aarch64; do
     done
     [ ${#wheels[@]} -gt 0 ] || continue
     "$tpy" "$here/check_wheels.py" --arch "$arch" --max-glibc "$MAX_GLIBC" "${wheels[@]}" \
-        || fail "ELF check failed (above)"
+        || die "ELF check failed (above)"
     for w in "${wheels[@]}"; do
-        "$tpy" -m auditwheel show "$w" >"$work/show.txt" 2>&1 || { cat "$work/show.txt"; fail "auditwheel show $w"; }
+        "$tpy" -m auditwheel show "$w" >"$work/show.txt" 2>&1 || { cat "$work/show.txt"; die "auditwheel show $w"; }
         # The platform tag auditwheel finds must be exactly manylinux_2_17: a
         # newer one means a symbol needs a newer glibc than manylinux2014 allows.
         tag="$(tr -s ' \n' ' ' <"$work/show.txt" | grep -oE 'consistent with the following platform tag: "[^"]+"' | cut -d'"' -f2)"
         echo "auditwheel show: $(basename "$w"): $tag"
-        [ "$tag" = "manylinux_2_17_$arch" ] || { cat "$work/show.txt"; fail "$(basename "$w"): $tag, not manylinux_2_17_$arch"; }
+        [ "$tag" = "manylinux_2_17_$arch" ] || { cat "$work/show.txt"; die "$(basename "$w"): $tag, not manylinux_2_17_$arch"; }
     done
 done
 "$tpy" -m twine check --strict "$stage"/*
@@ -335,9 +302,9 @@ assert skyfast.IMPLEMENTATION == 'cython', skyfast.IMPLEMENTATION
 assert skyfast.__file__.startswith(sys.prefix), skyfast.__file__
 print('skyfast', skyfast.__version__, skyfast.IMPLEMENTATION, 'from', skyfast._core.__file__)"
             "$vpy" -I -m pytest tests/test_contract.py tests/test_base36_encode.py -q -p no:cacheprovider
-        ) || fail "$cp-x86_64: the installed wheel failed its smoke run"
+        ) || die "$cp-x86_64: the installed wheel failed its smoke run"
     done
-    [ ${#missing[@]} -eq 0 ] || fail "no interpreter to test the x86_64 wheels of Python ${missing[*]}" \
+    [ ${#missing[@]} -eq 0 ] || die "no interpreter to test the x86_64 wheels of Python ${missing[*]}" \
         "(SKYFAST_WHEELS_VERIFY=0 builds without testing)"
 fi
 

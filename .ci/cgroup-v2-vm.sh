@@ -64,19 +64,18 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
-
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 here="$repo/.ci/cgroupv2"
 start_all=$SECONDS
-log() { printf '::: [%3d s] %s\n' "$((SECONDS - start_all))" "$*" >&2; }
-die() { printf 'cgroup-v2-vm: %s\n' "$*" >&2; exit 1; }
+log_clock=$start_all   # log lines carry the seconds since the start
 
 smoke=1
 user_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) usage ;;
+        -h|--help) usage_from_header ;;
         --no-smoke) smoke=0 ;;
         *) user_args+=("$1") ;;
     esac
@@ -152,10 +151,7 @@ fi
 
 # One VM at a time per cache: the root directory is the VM's live file system.
 exec 9>"$vmcache/.lock"
-if ! flock -n 9; then
-    log "another cgroup-v2-vm.sh run holds $vmcache/.lock: waiting"
-    flock 9
-fi
+take_lock 9 "$vmcache/.lock"
 
 work="$(mktemp -d)"
 qemu_pid=""
@@ -209,18 +205,9 @@ esac
 log "wheel: $(basename "$wheel")"
 
 # --- the root file system --------------------------------------------------------------
-in_root() {   # run a command chrooted in the root, with /proc and /dev in a private mount namespace
-    cp -L /etc/resolv.conf "$rootfs/etc/resolv.conf" 2>/dev/null || true
-    # shellcheck disable=SC2016   # (expanded by the inner sh)
-    unshare --mount --propagation private sh -c '
-        r="$1"; shift
-        mount -t proc proc "$r/proc" && mount --rbind /dev "$r/dev" || exit 1
-        exec chroot "$r" "$@"' sh "$rootfs" /usr/bin/env -i \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
-        PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
-        ${http_proxy:+http_proxy="$http_proxy"} ${https_proxy:+https_proxy="$https_proxy"} \
-        ${no_proxy:+no_proxy="$no_proxy"} "$@"
+in_root() {   # a command chrooted in the root, /proc and /dev mounted for it alone
+    # (pip there is told to read the root's CA bundle, the host's local CAs included)
+    in_chroot --private-mounts "$rootfs" PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
 }
 if [ ! -f "$rootfs/$ready" ]; then
     tmp="$rootfs.partial"
@@ -250,9 +237,7 @@ install -m 0755 "$here/guest-init.sh" "$run/init"
 cp "$here/smoke.py" "$run/smoke.py"
 # The tree as it is on disk: tracked files plus untracked ones that are not
 # ignored (so a test file being written now comes along; build outputs do not).
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf -) | tar -C "$run/src" -xf -
+copy_tree "$repo" "$run/src"
 printf '%s\0' "${pytest_args[@]}" > "$run/pytest-args"
 printf 'SMOKE=%s\nGUEST_TIMEOUT=%s\n' "$smoke" "$guest_timeout" > "$run/settings"
 

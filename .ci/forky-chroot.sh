@@ -22,6 +22,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 mirror="${SKYFAST_FORKY_MIRROR:-http://deb.debian.org/debian}"
 default_dir="${SKYFAST_FORKY_DIR:-/var/cache/skyfast/forky}"
 # Everything the tests need inside: both interpreters with venv (ensurepip) and
@@ -34,9 +36,6 @@ packages="python3.14,python3.14-venv,python3.14-dev,python3.15,python3.15-venv,p
 # Inside the chroot: the source copy, the venvs and the empty run directory.
 src_in=/root/skyfast-src
 marker=.skyfast-forky-ready   # written last by setup: the chroot is complete
-
-log() { printf '::: %s\n' "$*" >&2; }
-die() { printf 'forky-chroot: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot and mount)"
 
@@ -75,23 +74,6 @@ umount_all() {   # undo what this run mounted, innermost first; never fails
 trap umount_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Run a command in the chroot with a clean environment: the host's PIP_*
-# (local find-links and indexes that do not exist inside), PYTHON* and the
-# like must not leak in.  The chroot gets the host's resolv.conf each time so
-# DNS works wherever the cache was built.
-in_chroot() {   # $1 = chroot dir, rest = command
-    local d="$1"; shift
-    cp -L /etc/resolv.conf "$d/etc/resolv.conf" 2>/dev/null || true
-    chroot "$d" /usr/bin/env -i \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
-        DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        PIP_DEFAULT_TIMEOUT=180 \
-        ${http_proxy:+http_proxy="$http_proxy"} ${https_proxy:+https_proxy="$https_proxy"} \
-        ${no_proxy:+no_proxy="$no_proxy"} \
-        "$@"
-}
 
 chroot_dir() {   # the chroot given on the command line or the default
     local d="${1:-$default_dir}"
@@ -178,10 +160,7 @@ cmd_test() {
     # disk now.  A fresh copy every run: nothing stale can be built or imported.
     log "copying $repo ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')) into $dir$src_in"
     rm -rf --one-file-system "$dir$src_in"
-    mkdir -p "$dir$src_in"
-    (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-        | tar --null -T - -cf -) | tar -C "$dir$src_in" -xf -
+    copy_tree "$repo" "$dir$src_in"
 
     mount_all "$dir"
     local venv="/root/venv-$version"
@@ -209,20 +188,20 @@ cmd_test() {
         target="./$(basename "$wheel")"
         in_chroot "$dir" "$venv/bin/python" -m pip uninstall -q -y skyfast 2>/dev/null || true
     fi
-    log "pip install $target[$extras] (SKYFAST_REQUIRE_EXTENSIONS=1)"
+    log "pip install ${target}[$extras] (SKYFAST_REQUIRE_EXTENSIONS=1)"
     if [ "$target" != "." ]; then   # the wheel replaces whatever skyfast the venv had
         in_chroot "$dir" sh -c "cd $src_in && $venv/bin/python -m pip install -q \
             --force-reinstall --no-deps '$target'"
     fi
     if ! in_chroot "$dir" sh -c "cd $src_in && SKYFAST_REQUIRE_EXTENSIONS=1 \
-            $venv/bin/python -m pip install -q '$target[test,reference]' \
+            $venv/bin/python -m pip install -q '${target}[test,reference]' \
             >/root/pip-$version.log 2>&1"; then
         log "pip install .[test,reference] FAILED on $version; tail of its log ($dir/root/pip-$version.log):"
         tail -n 40 "$dir/root/pip-$version.log" >&2
         extras="test"
         log "falling back to pip install .[test]"
         in_chroot "$dir" sh -c "cd $src_in && SKYFAST_REQUIRE_EXTENSIONS=1 \
-            $venv/bin/python -m pip install -q '$target[test]'"
+            $venv/bin/python -m pip install -q '${target}[test]'"
     fi
     log "install took $((SECONDS - t0)) s"
     in_chroot "$dir" "$venv/bin/python" -I -c \
@@ -235,6 +214,7 @@ cmd_test() {
     # imported, never the source tree.
     t0=$SECONDS
     local rc=0
+    # shellcheck disable=SC2016   # (expanded by the chroot's sh)
     in_chroot "$dir" sh -c 'run=$(mktemp -d) && cd "$run" && \
         SKYFAST_REQUIRE_EXTENSIONS=1 exec "$0" -Im pytest "$@"' \
         "$venv/bin/python" "$src_in/tests" -q -p no:cacheprovider "$@" || rc=$?
@@ -267,5 +247,5 @@ case "${1:-}" in
     test) shift; cmd_test "$@" ;;
     exec) shift; cmd_exec "$@" ;;
     umount) shift; cmd_umount "$@" ;;
-    *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+    *) usage_from_header ;;
 esac

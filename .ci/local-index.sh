@@ -22,6 +22,8 @@ set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 WHEELHOUSE" >&2; exit 2; }
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 house="$(cd "$1" && pwd)"
 arch="$(uname -m)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/skyfast-local-index.XXXXXX")"
@@ -33,11 +35,6 @@ cleanup() {
 trap cleanup EXIT
 start=$SECONDS
 
-fail() {
-    echo "local-index: $*" >&2
-    exit 1
-}
-
 # --- the index -----------------------------------------------------------
 # The whole release set, as a release on PyPI would offer it.
 shopt -s nullglob
@@ -46,7 +43,7 @@ shopt -u nullglob
 pures=("$house"/skyfast-*-py3-none-any.whl)
 sdists=("$house"/skyfast-*.tar.gz)
 if [ ! -f "${pures[0]}" ] || [ ! -f "${sdists[0]}" ]; then
-    fail "$house lacks the sdist or the pure wheel: the choice would prove less"
+    die "$house lacks the sdist or the pure wheel: the choice would prove less"
 fi
 mkdir -p "$work/root/simple/skyfast"
 {
@@ -70,10 +67,10 @@ port=""
 for _ in $(seq 100); do
     port="$(sed -n 's/^Serving HTTP on .* port \([0-9][0-9]*\) .*/\1/p' "$work/server.log")"
     [ -n "$port" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; fail "http.server did not start"; }
+    kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; die "http.server did not start"; }
     sleep 0.1
 done
-[ -n "$port" ] || fail "http.server printed no port"
+[ -n "$port" ] || die "http.server printed no port"
 url="http://127.0.0.1:$port/simple/"
 echo "::: serving $url (pid $server)"
 
@@ -102,31 +99,20 @@ check() {   # $1 = 3.11, then the command that runs the probe's sh with its argu
     local ver="$1" tag line taken impl where want matches
     shift
     tag="cp${ver/./}"
-    line="$("$@" | tail -n 1)" || fail "$tag: the install or the import failed (above)"
+    line="$("$@" | tail -n 1)" || die "$tag: the install or the import failed (above)"
     read -r taken impl where <<<"$line"
     echo "::: $ver: pip took $taken; skyfast.IMPLEMENTATION = $impl ($where)"
     matches=("$house/skyfast-"*"-$tag-$tag-manylinux2014_$arch."*".whl")
-    [[ ${#matches[@]} -eq 1 && -f "${matches[0]}" ]] || fail "$tag: no manylinux2014 $arch wheel in $house"
+    [[ ${#matches[@]} -eq 1 && -f "${matches[0]}" ]] || die "$tag: no manylinux2014 $arch wheel in $house"
     want="$(basename "${matches[0]}")"
-    [ "$taken" = "$want" ] || fail "$tag: pip took $taken, not $want"
-    [ "$impl" = cython ] || fail "$tag: IMPLEMENTATION is $impl, not cython"
+    [ "$taken" = "$want" ] || die "$tag: pip took $taken, not $want"
+    [ "$impl" = cython ] || die "$tag: IMPLEMENTATION is $impl, not cython"
     results+=("$ver $taken $impl")
-}
-
-find_python() {   # $1 = "3.9": an interpreter of that version, or nothing (as build-wheels.sh)
-    local exe
-    if exe="$(command -v "python$1")" && "$exe" -c '' 2>/dev/null; then
-        echo "$exe"; return
-    fi
-    for exe in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
-        [ -x "$exe" ] && { echo "$exe"; return; }
-    done
-    return 0
 }
 
 for ver in 3.9 3.10 3.11 3.12 3.13; do
     exe="$(find_python "$ver")"
-    [ -n "$exe" ] || fail "no Python $ver interpreter (pyenv or python$ver on PATH)"
+    [ -n "$exe" ] || die "no Python $ver interpreter (pyenv or python$ver on PATH)"
     exe="$("$exe" -c 'import sys; print(sys.executable)')"   # not pyenv's shim: the env is clean
     check "$ver" "${clean_env[@]}" sh -c "$probe" sh "$exe" "$work/venv-$ver" "$url"
 done

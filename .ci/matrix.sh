@@ -24,6 +24,8 @@ set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 mkdir -p "$1"
 out="$(cd "$1" && pwd)"
 house="$out/wheelhouse"
@@ -44,15 +46,6 @@ run() {   # $1 = python label, $2 = installed, rest = command; output to a log
     "$@" >"$log" 2>&1 || rc=$?
     tail -n 3 "$log"
     record "$label" "$what" "$log" "$rc" "$((SECONDS - t0))"
-}
-
-find_python() {   # $1 = "3.9": an interpreter of that version that runs, or nothing
-    local exe
-    # pyenv's own versions first: its shims on PATH fail for versions not selected.
-    for exe in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1" \
-               "$(command -v "python$1" || true)"; do
-        [ -n "$exe" ] && [ -x "$exe" ] && "$exe" -c '' 2>/dev/null && { echo "$exe"; return; }
-    done
 }
 
 t0=$SECONDS

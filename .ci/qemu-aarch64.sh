@@ -74,6 +74,8 @@ usage() {
 }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 here="$repo/.ci/aarch64"
 [ $# -ge 1 ] || usage
 
@@ -118,20 +120,9 @@ while [ $# -gt 0 ]; do
 done
 [ ${#versions[@]} -gt 0 ] || read -r -a versions <<<"$ALL_VERSIONS"
 
-suite_of() {
-    case "$1" in
-        3.9) echo bullseye ;;
-        3.11) echo bookworm ;;
-        3.13) echo trixie ;;
-        3.14|3.15) echo forky ;;
-        *) return 1 ;;
-    esac
-}
 for v in "${versions[@]}"; do
-    suite_of "$v" >/dev/null || { echo "qemu-aarch64: no Debian suite for Python $v" >&2; exit 2; }
+    debian_suite "$v" >/dev/null || { echo "qemu-aarch64: no Debian suite for Python $v" >&2; exit 2; }
 done
-
-log() { printf '::: %s\n' "$*" >&2; }
 
 cache="${SKYFAST_CACHE:-$HOME/.cache/skyfast-build}"
 mkdir -p "$cache/arm64"
@@ -142,11 +133,6 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # set-up (sysroots, pip, the .pth files), held only while setting up; .lock-cpXY
 # one version's packages, held from the wheel's install to pytest's end.
 exec 9>"$cache/arm64/.lock"
-take_lock() {   # FD FILE
-    flock -n "$1" && return
-    log "another qemu-aarch64.sh run holds $2: waiting"
-    flock "$1"
-}
 take_lock 9 "$cache/arm64/.lock"
 
 # --- pytest selection ----------------------------------------------------------
@@ -181,6 +167,7 @@ MAGIC='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\
 MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
 we_registered=0
 workdir=""
+# shellcheck disable=SC2317   # (called by the trap)
 cleanup() {
     if [ "$we_registered" = 1 ] && [ -e "$BINFMT/$BINFMT_NAME" ]; then
         echo -1 > "$BINFMT/$BINFMT_NAME" 2>/dev/null || log "could not remove $BINFMT/$BINFMT_NAME"
@@ -232,8 +219,8 @@ host_python_for() {   # a host interpreter of version $1 (for marker evaluation)
     # backtracking through SkyPilot's tree (for cp315 it never finished).
     local c cv want best="" best_v=0
     want="$(IFS=. read -r major minor <<<"$1"; echo $((major * 100 + minor)))"
-    for c in "python$1" "$HOME/.pyenv/versions/$1"*/bin/python3 python3 "$HOME"/.pyenv/versions/3.*/bin/python3; do
-        command -v "$c" >/dev/null 2>&1 || continue
+    for c in "$(find_python "$1")" python3 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin/python3; do
+        if [ -z "$c" ] || ! command -v "$c" >/dev/null 2>&1; then continue; fi
         cv="$("$c" -c 'import sys, venv, ensurepip; print(sys.version_info[0] * 100 + sys.version_info[1])' 2>/dev/null)" || continue
         if [ "$cv" = "$want" ]; then echo "$c"; return; fi
         if [ "$cv" -gt "$best_v" ]; then best="$c"; best_v="$cv"; fi
@@ -262,6 +249,7 @@ pip_target() {   # VERSION TARGET ARGS...: install ARGS for cpVERSION aarch64 in
 
 platforms_for() {   # SYSROOT: pip --platform options for every manylinux its glibc runs
     local root="$1" stamp minor x
+    # shellcheck disable=SC2012   # (our own stamp names: no odd characters)
     stamp="$(cd "$root/.skyfast-debs" && ls -d libc6_2.* | head -1)"   # libc6_2.36-9+deb12u14
     minor="${stamp#libc6_2.}"; minor="${minor%%[!0-9]*}"
     platforms=(--platform manylinux2014_aarch64)
@@ -271,7 +259,7 @@ platforms_for() {   # SYSROOT: pip --platform options for every manylinux its gl
 run_version() {
     local v="$1" suite root py tag wheel pkgs deps_stamp want sky_note="" start elapsed rc
     tag="cp${v/./}"
-    suite="$(suite_of "$v")"
+    suite="$(debian_suite "$v")"
     log "=== Python $v ($tag, Debian $suite arm64)"
     exec 8>"$cache/arm64/.lock-$tag"
     take_lock 8 "$cache/arm64/.lock-$tag"
@@ -350,6 +338,7 @@ run_version() {
         runpy=("$py")
     else
         local wrapper="$root/usr/bin/python$v-qemu"
+        # shellcheck disable=SC2016   # ($0 and $@ are the wrapper's)
         printf '#!/bin/sh\nQEMU_LD_PREFIX=%s exec %s -L %s -0 "$0" %s "$@"\n' \
             "$root" "$qemu" "$root" "$py" > "$wrapper"
         chmod +x "$wrapper"

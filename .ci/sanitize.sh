@@ -7,6 +7,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 python="${PYTHON:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -19,10 +21,8 @@ if [ ! -e "$libasan" ]; then
 fi
 
 echo "::: copy of the tree and fresh venv in $work"
-# Only the files a build needs (no stale in-place .so, no caches).
-mkdir "$work/src"
-(cd "$repo" && tar cf - --exclude='*.so' --exclude='__pycache__' --exclude='build' \
-    --exclude='*.egg-info' --exclude='.asv' --exclude='.git' .) | tar xf - -C "$work/src"
+# Only the files a build needs (no stale in-place .so or generated C, no caches).
+copy_tree "$repo" "$work/src"
 "$python" -m venv "$work/venv"
 # shellcheck disable=SC1091
 . "$work/venv/bin/activate"

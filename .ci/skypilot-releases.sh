@@ -43,6 +43,8 @@ usage() {
 }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 python="${PYTHON:-python3}"
 full=0
 fingerprint_only=0
@@ -86,13 +88,6 @@ trap 'rm -rf "$work"' EXIT
 export CI="${CI:-true}" PIP_DISABLE_PIP_VERSION_CHECK=1
 
 begin=$SECONDS
-step_start=$SECONDS
-step() {   # close the previous step with its time, open the next (as .ci/run's)
-    [ -n "${step_name:-}" ] && echo "::: [$((SECONDS - step_start)) s] $step_name"
-    step_name="$*"
-    step_start=$SECONDS
-    echo "::: $step_name"
-}
 
 functions=(base36_encode find_free_port format_float get_cpu_count
            get_max_workers_for_file_mounts get_mem_size_gb get_parallel_threads
@@ -217,7 +212,7 @@ for release in "${releases[@]}"; do
     version="${release#*==}"
     dir="$cache/$release"
     exec 8>"$cache/$release.lock"   # held until this release is done
-    flock -n 8 || { echo "another run holds $cache/$release.lock: waiting"; flock 8; }
+    take_lock 8 "$cache/$release.lock"
 
     step "$release: fingerprints (its wheel's two modules, skyfast's source tree)"
     fp="FAIL"

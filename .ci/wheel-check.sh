@@ -12,6 +12,8 @@ set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 WHEELHOUSE" >&2; exit 2; }
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/common.sh source-path=SCRIPTDIR
+. "$repo/.ci/lib/common.sh"
 house="$(cd "$1" && pwd)"
 python="${PYTHON:-python3}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/skyfast-wheel-check.XXXXXX")"
@@ -19,41 +21,31 @@ trap 'rm -rf "$work"' EXIT
 export SKYFAST_REQUIRE_EXTENSIONS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 start=$SECONDS
-step_start=$SECONDS
-step() {
-    echo "::: [$((SECONDS - step_start))s] done"
-    step_start=$SECONDS
-    echo "::: $*"
-}
-fail() {
-    echo "wheel-check: $*" >&2
-    exit 1
-}
 
 tag="$("$python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
 arch="$(uname -m)"
 wheels=("$house"/skyfast-*-"$tag"-"$tag"-manylinux2014_"$arch"*.whl)
-[[ ${#wheels[@]} -eq 1 && -f "${wheels[0]}" ]] || fail "no $tag $arch wheel in $house"
+[[ ${#wheels[@]} -eq 1 && -f "${wheels[0]}" ]] || die "no $tag $arch wheel in $house"
 wheel="${wheels[0]}"
 echo "::: $(basename "$wheel")"
 
 step "contents and metadata"
 unzip -Z1 "$wheel" | sort >"$work/wheel.txt"
-grep -qE '^skyfast/_core\..*\.so$' "$work/wheel.txt" || fail "wheel has no compiled core"
-grep -qE '\.dist-info/licenses/LICENSE$' "$work/wheel.txt" || fail "wheel has no LICENSE"
+grep -qE '^skyfast/_core\..*\.so$' "$work/wheel.txt" || die "wheel has no compiled core"
+grep -qE '\.dist-info/licenses/LICENSE$' "$work/wheel.txt" || die "wheel has no LICENSE"
 for f in skyfast/py.typed skyfast/_core.pyi skyfast/integrations/skypilot.py \
          _skyfast_startup.py skyfast_skypilot.pth skyfast_skypilot.start; do   # start-up files at the root
-    grep -qxF "$f" "$work/wheel.txt" || fail "wheel lacks $f"
+    grep -qxF "$f" "$work/wheel.txt" || die "wheel lacks $f"
 done
-if grep -E '\.(c|h)$' "$work/wheel.txt"; then fail "wheel ships C sources (above)"; fi
+if grep -E '\.(c|h)$' "$work/wheel.txt"; then die "wheel ships C sources (above)"; fi
 unzip -p "$wheel" '*.dist-info/METADATA' >"$work/METADATA"
 # PEP 639: the licence as an SPDX expression and the file that carries it.
 for field in 'License-Expression: Apache-2.0' 'License-File: LICENSE'; do
-    grep -qxF "$field" "$work/METADATA" || fail "METADATA lacks '$field'"
+    grep -qxF "$field" "$work/METADATA" || die "METADATA lacks '$field'"
 done
 # psutil and everything else are extras: nothing is required of every user.
 if grep '^Requires-Dist:' "$work/METADATA" | grep -v 'extra =='; then
-    fail "the wheel requires the packages above for everyone"
+    die "the wheel requires the packages above for everyone"
 fi
 
 step "fresh venv: the wheel with [test,reference] (the README's install, from the wheel)"
@@ -61,7 +53,7 @@ step "fresh venv: the wheel with [test,reference] (the README's install, from th
 env_py="$work/env/bin/python"
 "$env_py" -m pip install --quiet --upgrade pip
 # --only-binary for skyfast alone: pip must take this wheel, never rebuild from source.
-"$env_py" -m pip install --quiet --only-binary skyfast "$wheel[test,reference]"
+"$env_py" -m pip install --quiet --only-binary skyfast "${wheel}[test,reference]"
 
 step "the README's test command against the installed wheel"
 # A directory with the tests and the pytest configuration but no skyfast/
@@ -74,7 +66,7 @@ cp "$repo/pyproject.toml" "$run/pyproject.toml"
 cd "$run"
 where="$("$env_py" -I -c 'import skyfast; print(skyfast.__file__)')"
 [[ "$where" == "$work/env/"*"/site-packages/skyfast/__init__.py" ]] \
-    || fail "skyfast imported from $where, not from the test venv"
+    || die "skyfast imported from $where, not from the test venv"
 "$env_py" -I -m pytest tests -p no:cacheprovider
 
 step "installed package: compiled core, console script"
@@ -84,5 +76,5 @@ step "installed package: compiled core, console script"
 # The quick comparison through the console script (SkyPilot is in this venv).
 "$work/env/bin/skyfast" bench --against skypilot >/dev/null
 
-echo "::: [$((SECONDS - step_start))s] done"
+step ""
 echo "::: wheel check passed in $((SECONDS - start))s"
