@@ -13,9 +13,14 @@ another host (links a reader may click, such as a commit's URL, stay).
 
 The packages (libjs-jquery libghc-js-flot-data libjs-jquery-stupidtable
 node-blueimp-md5 libjs-bootstrap, see benchmarks/dashboard/README.md) are
-used where installed; otherwise their .debs are taken from Debian bookworm
-and unpacked, not installed, under ${SKYFAST_CACHE:-~/.cache/skyfast-build}/
-dashboard/ (as .ci/aarch64/sysroot.py does for the arm64 Pythons).
+used where installed; otherwise their .debs (with what they depend on that is
+architecture-independent: bootstrap's fonts/ link into
+fonts-glyphicons-halflings) are taken from Debian bookworm, checked against the
+SHA256 its index lists and unpacked, not installed, by the standard library
+alone (no apt, no dpkg) under ${SKYFAST_CACHE:-~/.cache/skyfast-build}/
+dashboard/.  This fetcher is the dashboard's own: it imports nothing from
+.ci/, whose Debian code (sysroots, kernels, headers) serves the release and
+its tests.
 Exits non-zero when a file is missing even so, when asv's page asks for an
 asset this script does not know (a newer asv), or when an external load
 remains.
@@ -24,11 +29,18 @@ remains.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
+import lzma
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
@@ -80,21 +92,130 @@ EXTERNAL_LOAD = re.compile(
 
 
 DEBIAN_SUITE = "bookworm"  # the versions benchmarks/dashboard/README.md lists
+DEBIAN_MIRROR = os.environ.get("SKYFAST_DEBIAN_MIRROR", "https://deb.debian.org/debian").rstrip("/")
+# A point release replaces .debs in the pool: an older index is fetched again.
+INDEX_MAX_AGE = 24 * 3600
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        data: bytes = response.read()
+    return data
+
+
+def debian_index(cache: Path, refresh: bool) -> Dict[str, Dict[str, str]]:
+    """Package name -> fields, from the suite's index of architecture-independent packages."""
+    path = cache / f"{DEBIAN_SUITE}_main_all_Packages"
+    if refresh or not path.exists() or time.time() - path.stat().st_mtime > INDEX_MAX_AGE:
+        url = f"{DEBIAN_MIRROR}/dists/{DEBIAN_SUITE}/main/binary-all/Packages.xz"
+        text = lzma.decompress(fetch(url)).decode("utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_text(text, encoding="utf-8")
+        path.with_suffix(".tmp").replace(path)
+    packages: Dict[str, Dict[str, str]] = {}
+    for stanza in path.read_text(encoding="utf-8").split("\n\n"):
+        fields = dict(re.findall(r"^([A-Za-z0-9-]+): (.*)$", stanza, re.M))
+        if "Package" in fields:
+            packages.setdefault(fields["Package"], fields)
+    return packages
+
+
+def with_dependencies(index: Dict[str, Dict[str, str]], names: List[str]) -> List[str]:
+    """NAMES and, recursively, their dependencies that the index has (the first alternative).
+
+    A dependency the index lacks is architecture-specific (an interpreter, a
+    library) and holds no web asset: it is left out.
+    """
+    for name in names:
+        if name not in index:
+            raise SystemExit(f"{name} is not in Debian {DEBIAN_SUITE}/main/binary-all")
+    found: List[str] = []
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in found or name not in index:
+            continue
+        found.append(name)
+        for group in index[name].get("Depends", "").split(","):
+            first = re.sub(r"\(.*?\)|\[.*?\]|<.*?>", "", group.split("|")[0]).strip()
+            if first:
+                todo.append(first.split(":")[0])
+    return sorted(found)
+
+
+def unpack(deb: bytes, root: Path) -> None:
+    """The files and symbolic links of a .deb's data.tar.* into ROOT (an ar archive; no dpkg)."""
+    if not deb.startswith(b"!<arch>\n"):
+        raise SystemExit("not a .deb (no ar archive)")
+    pos, data = 8, None
+    while pos + 60 <= len(deb):  # a 60-byte header per member: name, ..., size
+        header, pos = deb[pos : pos + 60], pos + 60
+        size = int(header[48:58])
+        if header[:16].decode().strip().rstrip("/").startswith("data.tar"):
+            data = deb[pos : pos + size]
+        pos += size + (size & 1)  # members start at even offsets
+    if data is None:
+        raise SystemExit("a .deb without data.tar")
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        for member in tar.getmembers():
+            path = os.path.normpath(member.name.lstrip("/"))  # ./usr/share/... -> usr/share/...
+            if path == "." or path.split(os.sep)[0] == "..":
+                continue
+            dest = root / path
+            if member.isdir():
+                dest.mkdir(parents=True, exist_ok=True)
+            elif member.isfile() or member.issym():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if dest.is_symlink() or dest.exists():
+                    dest.unlink()
+                if member.isfile():
+                    source = tar.extractfile(member)
+                    assert source is not None
+                    dest.write_bytes(source.read())
+                else:  # a link stays inside ROOT: absolute ones are made relative to it
+                    target = member.linkname
+                    if target.startswith("/"):
+                        target = os.path.relpath(root / target.lstrip("/"), dest.parent)
+                    inside = os.path.normpath(os.path.join(os.path.dirname(path), target))
+                    if inside.split(os.sep)[0] != "..":
+                        os.symlink(target, dest)
 
 
 def unpacked_packages(packages: List[str]) -> str:
     """A directory holding PACKAGES unpacked from Debian (downloaded once, cached); its path."""
-    # The Debian index, download, checksum and unpack code of the aarch64 sysroots.
-    sys.path.insert(0, os.path.join(REPO, ".ci", "aarch64"))
-    import sysroot
-
     cache = Path(os.environ.get("SKYFAST_CACHE", "~/.cache/skyfast-build")).expanduser().resolve()
-    root = cache / "dashboard" / DEBIAN_SUITE
-    # arch: all packages; the amd64 index lists them like any other.  With their
-    # dependencies: bootstrap's fonts/ are links into fonts-glyphicons-halflings.
-    index = sysroot.Index(cache / "debian", DEBIAN_SUITE, "amd64")
-    sysroot.install(index, sysroot.closure(index, packages), root)
+    cache = cache / "dashboard"
+    root = cache / DEBIAN_SUITE
+    index = debian_index(cache, refresh=False)
+
+    def stamp(name: str) -> Path:  # left by an unpacked package, named by its version
+        return root / ".skyfast-debs" / f"{name}_{index[name]['Version']}".replace(":", "%3a")
+
+    for name in with_dependencies(index, packages):
+        if stamp(name).exists():
+            continue
+        try:
+            deb = download(index[name])
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            # The .deb left the pool since the cached index was taken: the new one names its
+            # successor.
+            index = debian_index(cache, refresh=True)
+            deb = download(index[name])
+        unpack(deb, root)
+        stamp(name).parent.mkdir(parents=True, exist_ok=True)
+        stamp(name).touch()
     return str(root)
+
+
+def download(fields: Dict[str, str]) -> bytes:
+    """The .deb an index stanza describes, checked against its SHA256."""
+    print(f"publish_offline: {fields['Filename']} from {DEBIAN_MIRROR}", file=sys.stderr)
+    deb = fetch(f"{DEBIAN_MIRROR}/{fields['Filename']}")
+    if hashlib.sha256(deb).hexdigest() != fields["SHA256"]:
+        raise SystemExit(f"{fields['Filename']}: SHA256 does not match the index")
+    return deb
 
 
 def install_assets(html_dir: str) -> List[str]:
