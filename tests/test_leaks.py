@@ -29,6 +29,10 @@ the file-backed resident pages, so these two get that much per run (``PAGE_NOISE
 a leak of this process's own memory shows in heap, mmap or VMS anyway.  No time is
 measured.  ``test_the_tier_catches_a_leak`` shows the tier failing on stand-ins that
 leak.
+
+Under a debug CPython (``sys.gettotalrefcount``; Debian's ``python3.X-dbg``) the same
+cases also check that the total reference count returns to its start: a reference
+kept per call without memory (an extra ``Py_INCREF``) stays under psleak's floor.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gc
 import os
 import pathlib
 import resource
@@ -433,6 +438,53 @@ def test_no_leak(
         leaks.check(call)
 
 
+# --- a debug CPython: references ---
+
+REF_CALLS = 1000  # calls per round
+REF_ROUNDS = 4  # measured rounds, after as many warm-up rounds
+
+
+def refcount_growth(call: Callable[[], None]) -> List[int]:
+    """sys.gettotalrefcount() growth over each of REF_ROUNDS rounds of REF_CALLS calls.
+
+    As CPython's own ``-R`` leak hunt: warm-up rounds first, then the deltas of the
+    measured ones.  A reference leaked per call adds REF_CALLS to every round;
+    noise (a cache filling, a dict resizing) does not recur in every round.
+    """
+    gettotalrefcount = sys.gettotalrefcount  # type: ignore[attr-defined]  # debug builds only
+    deltas = []
+    for _ in range(2 * REF_ROUNDS):
+        gc.collect()
+        before = gettotalrefcount()
+        for _ in range(REF_CALLS):
+            call()
+        gc.collect()
+        deltas.append(gettotalrefcount() - before)
+    return deltas[REF_ROUNDS:]
+
+
+@pytest.mark.skipif(not hasattr(sys, "gettotalrefcount"),
+                    reason="needs a debug CPython (sys.gettotalrefcount)")
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_refcounts_return_to_start(
+    case: Case,
+    impl: ModuleType,
+    world: World,
+    case_env: Callable[[Dict[str, str]], None],
+    cgroup_root: Callable[..., Any],
+    tmp_path: pathlib.Path,
+) -> None:
+    """The total reference count does not grow with the calls (CPython's debug build)."""
+    case_env(case.env)
+    call = caller(getattr(impl, case.function), case, world)
+    with contextlib.ExitStack() as stack:
+        if case.cgroup is not None:
+            stack.enter_context(cgroup_root(str(tmp_path), case.cgroup, impl))
+        deltas = refcount_growth(call)
+    # A leak of one reference per call grows every round by REF_CALLS.
+    assert min(deltas) < REF_CALLS // 2, f"references per round of {REF_CALLS} calls: {deltas}"
+
+
 # --- the tier can fail ---
 
 
@@ -450,6 +502,10 @@ class StandIns:
         self.libc.malloc.restype = ctypes.c_void_p
         self.libc.malloc.argtypes = [ctypes.c_size_t]
         self.libc.free.argtypes = [ctypes.c_void_p]
+        self.anchor = ctypes.py_object([])  # an object of its own, not an immortal one
+        self.increfs = 0
+        self.Py_IncRef = ctypes.pythonapi.Py_IncRef
+        self.Py_DecRef = ctypes.pythonapi.Py_DecRef
 
     def kept_reference(self, call: Callable[[], str]) -> Callable[[], None]:
         return lambda: self.kept.append(call())
@@ -459,6 +515,14 @@ class StandIns:
             call()
             self.blocks[self.n_blocks] = self.libc.malloc(64)
             self.n_blocks += 1
+
+        return leak
+
+    def incref_without_decref(self, call: Callable[[], str]) -> Callable[[], None]:
+        def leak() -> None:  # a reference, no memory: only a debug build's refcount sees it
+            call()
+            self.Py_IncRef(self.anchor)
+            self.increfs += 1
 
         return leak
 
@@ -482,6 +546,8 @@ class StandIns:
         self.kept.clear()
         for i in range(self.n_blocks):
             self.libc.free(self.blocks[i])
+        for _ in range(self.increfs):
+            self.Py_DecRef(self.anchor)
         for fd in self.fds:
             os.close(fd)
         self.stop.set()
@@ -511,3 +577,17 @@ def test_the_tier_catches_a_leak(stand_in: str, impl: ModuleType, leaks: LeakChe
         stand_ins.clean_up()
     assert named in str(caught.value)
     print(caught.value)
+
+
+@pytest.mark.skipif(not hasattr(sys, "gettotalrefcount"),
+                    reason="needs a debug CPython (sys.gettotalrefcount)")
+@pytest.mark.parametrize("stand_in", ["kept_reference", "incref_without_decref"])
+def test_the_refcount_check_catches_a_leak(stand_in: str, impl: ModuleType) -> None:
+    """One reference kept per call, with or without memory, grows every round by REF_CALLS."""
+    stand_ins = StandIns()
+    leaky = getattr(stand_ins, stand_in)(lambda: impl.base36_encode("ff" * 20))
+    try:
+        deltas = refcount_growth(leaky)
+    finally:
+        stand_ins.clean_up()
+    assert min(deltas) >= REF_CALLS, deltas
