@@ -419,6 +419,24 @@ def test_every_function_has_its_cases() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+@contextlib.contextmanager
+def prepared_call(
+    case: Case,
+    impl: ModuleType,
+    world: World,
+    case_env: Callable[[Dict[str, str]], None],
+    cgroup_root: Callable[..., Any],
+    tmp_path: pathlib.Path,
+) -> Iterator[Callable[[], None]]:
+    """The case's call, with its environment and (if any) its fake cgroup tree in place."""
+    case_env(case.env)
+    call = caller(getattr(impl, case.function), case, world)
+    with contextlib.ExitStack() as stack:
+        if case.cgroup is not None:
+            stack.enter_context(cgroup_root(str(tmp_path), case.cgroup, impl))
+        yield call
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_no_leak(
     case: Case,
@@ -430,11 +448,7 @@ def test_no_leak(
     tmp_path: pathlib.Path,
 ) -> None:
     """Nothing left open, no thread left running, memory flat over thousands of calls."""
-    case_env(case.env)
-    call = caller(getattr(impl, case.function), case, world)
-    with contextlib.ExitStack() as stack:
-        if case.cgroup is not None:
-            stack.enter_context(cgroup_root(str(tmp_path), case.cgroup, impl))
+    with prepared_call(case, impl, world, case_env, cgroup_root, tmp_path) as call:
         leaks.check(call)
 
 
@@ -475,11 +489,7 @@ def test_refcounts_return_to_start(
     tmp_path: pathlib.Path,
 ) -> None:
     """The total reference count does not grow with the calls (CPython's debug build)."""
-    case_env(case.env)
-    call = caller(getattr(impl, case.function), case, world)
-    with contextlib.ExitStack() as stack:
-        if case.cgroup is not None:
-            stack.enter_context(cgroup_root(str(tmp_path), case.cgroup, impl))
+    with prepared_call(case, impl, world, case_env, cgroup_root, tmp_path) as call:
         deltas = refcount_growth(call)
     # A leak of one reference per call grows every round by REF_CALLS.
     assert min(deltas) < REF_CALLS // 2, f"references per round of {REF_CALLS} calls: {deltas}"
