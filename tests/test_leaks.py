@@ -419,8 +419,8 @@ def test_every_function_has_its_cases() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-@contextlib.contextmanager
-def prepared_call(
+@pytest.fixture
+def case_call(
     case: Case,
     impl: ModuleType,
     world: World,
@@ -438,18 +438,9 @@ def prepared_call(
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_no_leak(
-    case: Case,
-    impl: ModuleType,
-    world: World,
-    leaks: LeakCheck,
-    case_env: Callable[[Dict[str, str]], None],
-    cgroup_root: Callable[..., Any],
-    tmp_path: pathlib.Path,
-) -> None:
+def test_no_leak(case_call: Callable[[], None], leaks: LeakCheck) -> None:
     """Nothing left open, no thread left running, memory flat over thousands of calls."""
-    with prepared_call(case, impl, world, case_env, cgroup_root, tmp_path) as call:
-        leaks.check(call)
+    leaks.check(case_call)
 
 
 # --- a debug CPython: references ---
@@ -480,17 +471,9 @@ def refcount_growth(call: Callable[[], None]) -> List[int]:
 @pytest.mark.skipif(not hasattr(sys, "gettotalrefcount"),
                     reason="needs a debug CPython (sys.gettotalrefcount)")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_refcounts_return_to_start(
-    case: Case,
-    impl: ModuleType,
-    world: World,
-    case_env: Callable[[Dict[str, str]], None],
-    cgroup_root: Callable[..., Any],
-    tmp_path: pathlib.Path,
-) -> None:
+def test_refcounts_return_to_start(case_call: Callable[[], None]) -> None:
     """The total reference count does not grow with the calls (CPython's debug build)."""
-    with prepared_call(case, impl, world, case_env, cgroup_root, tmp_path) as call:
-        deltas = refcount_growth(call)
+    deltas = refcount_growth(case_call)
     # A leak of one reference per call grows every round by REF_CALLS.
     assert min(deltas) < REF_CALLS // 2, f"references per round of {REF_CALLS} calls: {deltas}"
 
