@@ -9,7 +9,6 @@ and check which functions the rule then refuses.
 from __future__ import annotations
 
 import ast
-import os
 import types
 import warnings
 from typing import Any, Callable, Dict, Iterator
@@ -32,7 +31,7 @@ def sources() -> Dict[str, str]:
         pytest.skip("SkyPilot is not installed")
     result = {}
     for module in skypilot.UPSTREAM_NAMES:
-        with open(os.path.join(sky_dir, *module.split(".")[1:]) + ".py", encoding="utf-8") as f:
+        with open(_fingerprint.module_path(sky_dir, module), encoding="utf-8") as f:
             result[module] = f.read()
     return result
 

@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["module_fingerprints", "sky_source_dir", "source_fingerprints"]
+__all__ = ["module_fingerprints", "module_path", "sky_source_dir", "source_fingerprints"]
 
 # Fields that carry no behaviour (comments for type checkers, the u'' prefix) or
 # exist only on some versions and are empty in SkyPilot's code (PEP 695).
@@ -133,15 +133,18 @@ def sky_source_dir() -> Optional[str]:
     return next(iter(spec.submodule_search_locations))
 
 
+def module_path(sky_dir: str, module: str) -> str:
+    """The source file of SkyPilot module ``module`` in the ``sky`` package at ``sky_dir``."""
+    return os.path.join(sky_dir, *module.split(".")[1:]) + ".py"
+
+
 def module_fingerprints(
     sky_dir: str, upstream: Mapping[str, Sequence[str]]
 ) -> Dict[str, Dict[str, Optional[str]]]:
     """Fingerprints for ``{module: names}`` read from the ``sky`` package at ``sky_dir``."""
     result: Dict[str, Dict[str, Optional[str]]] = {}
     for module, names in upstream.items():
-        relative = module.split(".")[1:]
-        path = os.path.join(sky_dir, *relative) + ".py"
-        with open(path, encoding="utf-8") as f:
+        with open(module_path(sky_dir, module), encoding="utf-8") as f:
             result[module] = source_fingerprints(f.read(), names)
     return result
 

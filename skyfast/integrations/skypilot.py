@@ -192,9 +192,8 @@ def check(sky_dir: Optional[str] = None) -> Dict[str, Verdict]:
             raise ImportError("no SkyPilot is installed (pip install skypilot)")
     result: Dict[str, Verdict] = {}
     for module_name in UPSTREAM_NAMES:
-        path = os.path.join(sky_dir, *module_name.split(".")[1:]) + ".py"
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(_fingerprint.module_path(sky_dir, module_name), encoding="utf-8") as f:
                 source: Optional[str] = f.read()
         except (OSError, UnicodeDecodeError):
             source = None
