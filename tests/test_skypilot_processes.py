@@ -90,8 +90,8 @@ class ProcPoller(threading.Thread):
                 seen = self.seen.setdefault(pid, Seen(pid))
                 if cmdline and cmdline not in seen.cmdlines:
                     seen.cmdlines.append(cmdline)
-                if seen.exe is None:
-                    seen.exe = os.path.realpath(f"/proc/{pid}/exe")
+                # The latest: a forked child shows its parent's until it execs.
+                seen.exe = os.path.realpath(f"/proc/{pid}/exe")
                 if self.core_path and not seen.core_mapped:
                     with open(f"/proc/{pid}/maps") as f:
                         seen.core_mapped = self.core_path in f.read()
@@ -130,10 +130,18 @@ class Run:
         return [json.loads(line) for line in path.read_text().splitlines()]
 
     def python_processes(self, before_stop: bool = True) -> List[Seen]:
+        """This environment's Python processes: its interpreter, started from its bin/.
+
+        (SkyPilot also runs other Pythons -- ``aws --version`` through pyenv's shim --
+        which share the interpreter binary but not this environment's site-packages.)
+        """
         python = os.path.realpath(sys.executable)
+        bin_dir = os.path.dirname(sys.executable)
         pids = self.before_stop if before_stop and self.before_stop is not None else None
         return [s for s in list(self.poller.seen.values())
-                if s.exe == python and (pids is None or s.pid in pids)]
+                if s.exe == python and (pids is None or s.pid in pids)
+                and (os.path.dirname(s.cmdline.split(" ", 1)[0]) == bin_dir
+                     or s.cmdline.startswith("SkyPilot:"))]
 
     def sky_processes(self, before_stop: bool = True) -> List[Seen]:
         """The Python processes that run SkyPilot: all but multiprocessing's resource tracker."""
