@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 import timeit
 from pathlib import Path
 from typing import Dict, List
+
+from skyfast._bench import quartiles
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP = REPO / "startup"
@@ -53,11 +54,6 @@ def venv(root: Path, with_hook: bool) -> str:
         subprocess.run([str(python), "-m", "compileall", "-q", str(Path(site) / FILES[0])],
                        check=True)
     return str(python)
-
-
-def quartiles(samples: List[float]) -> Dict[str, float]:
-    q1, median, q3 = statistics.quantiles(samples, n=4)
-    return {"median": median, "q1": q1, "q3": q3}
 
 
 def side_by_side(rounds: int, env: Dict[str, str], with_hook: str, without: str) -> Dict:

@@ -51,7 +51,7 @@ from ._common import FUNCTIONS, POD_ENV_VARS, keep_tracebacklimit
 
 __all__ = [
     "FUNCTIONS", "format_markdown", "format_table", "load_average", "load_impls",
-    "machine_info", "run",
+    "machine_info", "quartiles", "run",
 ]  # fmt: skip
 
 Row = Dict[str, Any]
